@@ -1,0 +1,64 @@
+# pg_incident: incident-response playbook as a PostgreSQL extension (PGXS build)
+#
+# What a person runs:
+#   make            build the module and the control file
+#   make install    install into the PostgreSQL found by $(PG_CONFIG) (root)
+#   make test       every suite (pg_regress, isolation, TAP) on throw-away clusters
+#   make demo       a throw-away cluster and a scripted walk through the playbook
+#   make bench      benchmarks; results in docs/benchmarks.md
+
+EXTENSION    = pg_incident
+EXTVERSION   = 0.1.0
+
+MODULE_big   = pg_incident
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
+PGFILEDESC   = "pg_incident - incident response playbook in the database"
+
+DATA         = $(wildcard extension/pg_incident--*.sql)
+EXTRA_CLEAN  = pg_incident.control results output_iso tmp_check tmp_check_iso log
+
+PG_CPPFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers $(shell curl-config --cflags 2>/dev/null)
+SHLIB_LINK   = $(shell curl-config --libs 2>/dev/null)
+
+# pg_regress: every sql/*.sql, in name order, on a temp instance
+REGRESS      = $(sort $(patsubst sql/%.sql,%,$(wildcard sql/*.sql)))
+REGRESS_OPTS = --temp-config=test/conf/regress.conf --encoding=UTF8 --no-locale
+
+# isolation specs live in test/specs
+ISOLATION      = $(sort $(patsubst test/specs/%.spec,%,$(wildcard test/specs/*.spec)))
+ISOLATION_OPTS = --temp-config=test/conf/regress.conf --inputdir=test --encoding=UTF8 --no-locale
+
+TAP_TESTS    = 1
+PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
+PROVE_FLAGS  = --timer
+
+PG_CONFIG   ?= pg_config
+PGXS        := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+# PGXS installs $(EXTENSION).control from the top folder; generate it.
+all: pg_incident.control
+pg_incident.control: extension/pg_incident.control.in Makefile
+	sed "s/@EXTVERSION@/$(EXTVERSION)/" $< > $@
+
+.PHONY: test demo bench regress-suite isolation-suite tap-suite
+
+# The suites, each on its own temp instance; test/run-tests calls these as an
+# unprivileged user against a staged installation.
+regress-suite:
+	$(pg_regress_installcheck) --temp-instance=./tmp_check $(REGRESS_OPTS) $(REGRESS)
+
+isolation-suite:
+	$(pg_isolation_regress_installcheck) --temp-instance=./tmp_check_iso $(ISOLATION_OPTS) $(ISOLATION)
+
+tap-suite:
+	$(prove_installcheck)
+
+test:
+	test/run-tests
+
+demo:
+	test/demo
+
+bench:
+	test/bench/run

@@ -1,0 +1,1065 @@
+/* extension/pg_incident--0.1.0.sql: pg_incident 0.1.0, first install script
+ *
+ * The incident lifecycle of the playbook (declare, acknowledge, update, set
+ * severity, assign, resolve, close), its append-only timeline, the severity
+ * table and checklists seeded from the playbook, the dashboard and timeline
+ * views, and the three roles through which users reach them.
+ */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION pg_incident" to load this file. \quit
+
+------------------------------------------------------------------------------
+-- C helpers (src/pg_incident.c)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident_timezone()
+RETURNS text
+AS 'MODULE_PATHNAME', 'incident_timezone'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident_timezone() IS
+'The time zone in which incident codes take their day: pg_incident.timezone, or the session''s TimeZone when that is empty.';
+
+CREATE FUNCTION @extschema@.incident_now()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'incident_now'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident_now() IS
+'pg_incident''s notion of now: the transaction start time, or the test clock pg_incident.clock when a superuser has set it.';
+
+CREATE FUNCTION @extschema@.incident_invoker()
+RETURNS text
+AS 'MODULE_PATHNAME', 'incident_invoker'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident_invoker() IS
+'The role that called into pg_incident (the session''s current role), also from inside SECURITY DEFINER functions; recorded as the actor of timeline events.';
+
+------------------------------------------------------------------------------
+-- Seeded configuration and the triggers that let pg_dump keep users' edits
+------------------------------------------------------------------------------
+
+-- Rows seeded by this script carry is_default = true. Editing a row clears the
+-- flag; pg_dump keeps only rows whose flag is false, and when such a row is
+-- restored over a pristine seeded row with the same key, it replaces it.
+
+CREATE FUNCTION @extschema@.incident__mark_edited()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF (pg_catalog.to_jsonb(NEW) - 'is_default') IS DISTINCT FROM (pg_catalog.to_jsonb(OLD) - 'is_default') THEN
+        NEW.is_default := false;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__mark_edited() IS
+'Internal trigger: a seeded configuration row that is edited stops being a default, so pg_dump keeps it.';
+
+CREATE FUNCTION @extschema@.incident__replace_default()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    key_match text;
+    assignments text;
+    existing_default boolean;
+BEGIN
+    SELECT pg_catalog.string_agg(pg_catalog.format('t.%1$I = ($1).%1$I', k), ' AND ')
+      INTO key_match
+      FROM pg_catalog.unnest(TG_ARGV) AS k;
+    EXECUTE pg_catalog.format('SELECT t.is_default FROM %I.%I t WHERE %s FOR UPDATE',
+                              TG_TABLE_SCHEMA, TG_TABLE_NAME, key_match)
+       INTO existing_default USING NEW;
+    IF existing_default IS NOT TRUE THEN
+        RETURN NEW;             -- a new key, or an edited row: an ordinary insert
+    END IF;
+
+    SELECT pg_catalog.string_agg(pg_catalog.format('%1$I = ($1).%1$I', a.attname), ', ')
+      INTO assignments
+      FROM pg_catalog.pg_attribute a
+     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped;
+    EXECUTE pg_catalog.format('UPDATE %I.%I t SET %s WHERE %s',
+                              TG_TABLE_SCHEMA, TG_TABLE_NAME, assignments, key_match)
+      USING NEW;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__replace_default() IS
+'Internal trigger: inserting a row whose key matches a pristine seeded row replaces that row, which is how pg_dump restores edited defaults.';
+
+------------------------------------------------------------------------------
+-- Severities
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.incident_severity (
+    severity        text PRIMARY KEY CHECK (severity IN ('P1', 'P2', 'P3', 'P4')),
+    name            text NOT NULL UNIQUE CHECK (name = pg_catalog.lower(name) AND name <> ''),
+    response_time   interval NOT NULL CHECK (response_time > interval '0'),
+    update_every    interval NOT NULL CHECK (update_every > interval '0'),
+    pir_due         interval NOT NULL CHECK (pir_due > interval '0'),
+    page            boolean NOT NULL,
+    examples        text[] NOT NULL DEFAULT '{}',
+    impact          text NOT NULL DEFAULT '',
+    is_default      boolean NOT NULL DEFAULT false
+);
+
+COMMENT ON TABLE @extschema@.incident_severity IS
+'The playbook''s severity levels P1 (critical) to P4 (low): response time, status-update cadence, post-incident review deadline, whether to page, examples and impact. Editable by incident_admin.';
+COMMENT ON COLUMN @extschema@.incident_severity.name IS 'Word that may stand for the level in incident_declare and incident_set_severity (critical, high, medium, low).';
+COMMENT ON COLUMN @extschema@.incident_severity.response_time IS 'Time from declaration within which the incident must be acknowledged.';
+COMMENT ON COLUMN @extschema@.incident_severity.update_every IS 'Status update cadence: the next update is due this long after the declaration or the last update.';
+COMMENT ON COLUMN @extschema@.incident_severity.pir_due IS 'Time after resolution within which the post-incident review is due.';
+COMMENT ON COLUMN @extschema@.incident_severity.page IS 'Whether the on-call engineer is paged at once (P1/P2) rather than ticketed (P3/P4).';
+COMMENT ON COLUMN @extschema@.incident_severity.is_default IS 'True while the row is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
+
+INSERT INTO @extschema@.incident_severity
+    (severity, name, response_time, update_every, pir_due, page, examples, impact, is_default)
+VALUES
+    ('P1', 'critical', '15 minutes', '15 minutes', '48 hours', true,
+     ARRAY['Complete website outage', 'Database unavailable', 'Security breach or data leak',
+           'Payment system failure', 'Admin panel completely inaccessible'],
+     'Complete business disruption, revenue loss, security risk', true),
+    ('P2', 'high', '1 hour', '30 minutes', '48 hours', true,
+     ARRAY['Major functionality broken (lead submission fails)',
+           'Significant performance degradation (>10 second load times)',
+           'Admin panel partially accessible', 'Email/WhatsApp integration failures',
+           'Availability status not updating'],
+     'Major business functionality impaired, user experience severely degraded', true),
+    ('P3', 'medium', '4 hours', '2 hours', '7 days', false,
+     ARRAY['Minor functionality issues', 'Moderate performance issues (3-5 second load times)',
+           'Non-critical features not working', 'Cosmetic display issues',
+           'Individual user account issues'],
+     'Limited business impact, some users affected', true),
+    ('P4', 'low', '24 hours', '1 day', '7 days', false,
+     ARRAY['Cosmetic issues', 'Documentation errors', 'Minor UI inconsistencies',
+           'Non-urgent feature requests'],
+     'Minimal or no business impact', true);
+
+CREATE TRIGGER incident_severity_edited
+    BEFORE UPDATE ON @extschema@.incident_severity
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
+CREATE TRIGGER incident_severity_restore
+    BEFORE INSERT ON @extschema@.incident_severity
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('severity');
+
+CREATE FUNCTION @extschema@.incident_severity_normalize(severity text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+BEGIN
+    IF severity IS NULL OR pg_catalog.btrim(severity) = '' OR pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN
+        RAISE EXCEPTION 'automatic severity classification is not available in this version'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(severity), 'NULL')),
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or critical, high, medium or low.';
+    END IF;
+    SELECT s.severity INTO result
+      FROM @extschema@.incident_severity s
+     WHERE s.severity = pg_catalog.upper(pg_catalog.btrim($1))
+        OR s.name = pg_catalog.lower(pg_catalog.btrim($1));
+    IF result IS NULL THEN
+        RAISE EXCEPTION 'invalid severity "%"', severity
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid severities are P1, P2, P3 and P4, or critical, high, medium and low.';
+    END IF;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_severity_normalize(text) IS
+'Turns a severity as a user types it (P1..P4 or critical/high/medium/low, any letter case) into P1..P4; an error for anything else.';
+
+------------------------------------------------------------------------------
+-- Checklist templates, seeded from every checklist of the playbook
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.incident_checklist_template (
+    checklist       text PRIMARY KEY CHECK (checklist ~ '^[a-z][a-z0-9_]*$'),
+    title           text NOT NULL,
+    phase           text NOT NULL CHECK (phase IN ('detection', 'response', 'resolution', 'post_incident')),
+    sort_order      int NOT NULL,
+    severities      text[] NOT NULL DEFAULT '{P1,P2,P3,P4}'
+                    CHECK (severities <@ ARRAY['P1', 'P2', 'P3', 'P4'] AND severities <> '{}'),
+    enabled         boolean NOT NULL DEFAULT true,
+    is_default      boolean NOT NULL DEFAULT false
+);
+
+COMMENT ON TABLE @extschema@.incident_checklist_template IS
+'Checklists of the playbook (initial assessment, team assembly, P1 response, investigation, root cause analysis, fix, recovery verification, closure): which severities get each one when an incident is declared. Editable by incident_admin; disable a checklist rather than deleting it so that pg_dump keeps the choice.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template.severities IS 'Severities whose incidents get this checklist.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template.sort_order IS 'Order of the checklist in an incident''s checklist listing.';
+
+CREATE TABLE @extschema@.incident_checklist_template_item (
+    checklist       text NOT NULL REFERENCES @extschema@.incident_checklist_template ON UPDATE CASCADE,
+    item_no         int NOT NULL CHECK (item_no > 0),
+    item            text NOT NULL CHECK (pg_catalog.btrim(item) <> ''),
+    severities      text[] CHECK (severities <@ ARRAY['P1', 'P2', 'P3', 'P4'] AND severities <> '{}'),
+    enabled         boolean NOT NULL DEFAULT true,
+    is_default      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (checklist, item_no)
+);
+
+COMMENT ON TABLE @extschema@.incident_checklist_template_item IS
+'Items of each checklist template, in order. An item with severities set applies only to those (the playbook''s "Get approval from IC for P1/P2").';
+COMMENT ON COLUMN @extschema@.incident_checklist_template_item.severities IS 'NULL: every severity of the checklist; otherwise only these.';
+
+INSERT INTO @extschema@.incident_checklist_template
+    (checklist, title, phase, sort_order, severities, is_default)
+VALUES
+    ('initial_assessment', 'Initial assessment (5 minutes)', 'detection', 10, '{P1,P2,P3,P4}', true),
+    ('team_assembly', 'Team assembly (within response time)', 'response', 20, '{P1,P2,P3,P4}', true),
+    ('p1_response', 'P1 incident response', 'response', 30, '{P1}', true),
+    ('investigation', 'Investigation', 'response', 40, '{P1,P2,P3,P4}', true),
+    ('root_cause_analysis', 'Root cause analysis', 'resolution', 50, '{P1,P2,P3,P4}', true),
+    ('fix', 'Fix implementation', 'resolution', 60, '{P1,P2,P3,P4}', true),
+    ('recovery_verification', 'Recovery verification', 'resolution', 70, '{P1,P2,P3,P4}', true),
+    ('closure', 'Incident closure', 'post_incident', 80, '{P1,P2,P3,P4}', true);
+
+INSERT INTO @extschema@.incident_checklist_template_item
+    (checklist, item_no, item, severities, is_default)
+VALUES
+    ('initial_assessment', 1, 'Confirm incident is real (not false positive)', NULL, true),
+    ('initial_assessment', 2, 'Determine initial severity level', NULL, true),
+    ('initial_assessment', 3, 'Check if incident is ongoing', NULL, true),
+    ('initial_assessment', 4, 'Identify affected systems/users', NULL, true),
+    ('initial_assessment', 5, 'Gather initial evidence', NULL, true),
+    ('team_assembly', 1, 'Page on-call engineer immediately', '{P1,P2}', true),
+    ('team_assembly', 2, 'Notify Incident Commander', '{P1,P2}', true),
+    ('team_assembly', 3, 'Assemble response team', '{P1,P2}', true),
+    ('team_assembly', 4, 'Create incident war room (Slack channel)', '{P1,P2}', true),
+    ('team_assembly', 5, 'Create incident ticket', '{P3,P4}', true),
+    ('team_assembly', 6, 'Assign to appropriate team member', '{P3,P4}', true),
+    ('team_assembly', 7, 'Set expected resolution time', '{P3,P4}', true),
+    ('p1_response', 1, 'Acknowledge incident in monitoring system', NULL, true),
+    ('p1_response', 2, 'Create incident war room (#incident-YYYY-MM-DD-HH-MM)', NULL, true),
+    ('p1_response', 3, 'Notify stakeholders', NULL, true),
+    ('p1_response', 4, 'Begin investigation', NULL, true),
+    ('p1_response', 5, 'Implement immediate mitigation if possible', NULL, true),
+    ('p1_response', 6, 'Update status page', NULL, true),
+    ('investigation', 1, 'Check system health dashboard', NULL, true),
+    ('investigation', 2, 'Review recent deployments', NULL, true),
+    ('investigation', 3, 'Check error logs', NULL, true),
+    ('investigation', 4, 'Verify external service status', NULL, true),
+    ('investigation', 5, 'Check database performance', NULL, true),
+    ('investigation', 6, 'Review security logs', NULL, true),
+    ('investigation', 7, 'Test affected functionality', NULL, true),
+    ('root_cause_analysis', 1, 'Timeline reconstruction', NULL, true),
+    ('root_cause_analysis', 2, 'Change analysis (code, config, infrastructure)', NULL, true),
+    ('root_cause_analysis', 3, 'Log analysis', NULL, true),
+    ('root_cause_analysis', 4, 'Performance metrics review', NULL, true),
+    ('root_cause_analysis', 5, 'External dependency check', NULL, true),
+    ('root_cause_analysis', 6, 'Security assessment', NULL, true),
+    ('fix', 1, 'Identify root cause', NULL, true),
+    ('fix', 2, 'Develop fix plan', NULL, true),
+    ('fix', 3, 'Test fix in staging (if time permits)', NULL, true),
+    ('fix', 4, 'Get approval from IC for P1/P2', '{P1,P2}', true),
+    ('fix', 5, 'Implement fix', NULL, true),
+    ('fix', 6, 'Monitor for improvement', NULL, true),
+    ('fix', 7, 'Verify fix effectiveness', NULL, true),
+    ('recovery_verification', 1, 'All affected systems operational', NULL, true),
+    ('recovery_verification', 2, 'Performance metrics normal', NULL, true),
+    ('recovery_verification', 3, 'Error rates back to baseline', NULL, true),
+    ('recovery_verification', 4, 'User functionality restored', NULL, true),
+    ('recovery_verification', 5, 'Monitoring alerts cleared', NULL, true),
+    ('recovery_verification', 6, 'Stakeholder confirmation', NULL, true),
+    ('closure', 1, 'Confirm full resolution', NULL, true),
+    ('closure', 2, 'Update incident status', NULL, true),
+    ('closure', 3, 'Notify all stakeholders', NULL, true),
+    ('closure', 4, 'Update status page', NULL, true),
+    ('closure', 5, 'Close incident war room', NULL, true),
+    ('closure', 6, 'Schedule post-incident review', NULL, true);
+
+CREATE TRIGGER incident_checklist_template_edited
+    BEFORE UPDATE ON @extschema@.incident_checklist_template
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
+CREATE TRIGGER incident_checklist_template_restore
+    BEFORE INSERT ON @extschema@.incident_checklist_template
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('checklist');
+CREATE TRIGGER incident_checklist_template_item_edited
+    BEFORE UPDATE ON @extschema@.incident_checklist_template_item
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
+CREATE TRIGGER incident_checklist_template_item_restore
+    BEFORE INSERT ON @extschema@.incident_checklist_template_item
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('checklist', 'item_no');
+
+------------------------------------------------------------------------------
+-- Incidents and their timeline
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.incident (
+    id                  bigserial PRIMARY KEY,
+    code                text NOT NULL UNIQUE CHECK (code ~ '^INC-[0-9]{4}-[0-9]{4}-[0-9]{3,}$'),
+    day                 date NOT NULL,
+    day_seq             int NOT NULL CHECK (day_seq > 0),
+    severity            text NOT NULL REFERENCES @extschema@.incident_severity,
+    status              text NOT NULL DEFAULT 'declared'
+                        CHECK (status IN ('declared', 'acknowledged', 'investigating', 'identified',
+                                          'mitigating', 'monitoring', 'resolved', 'closed')),
+    title               text NOT NULL CHECK (pg_catalog.btrim(title) <> '' AND pg_catalog.length(title) <= 200),
+    description         text,
+    declared_by         text NOT NULL,
+    started_at          timestamptz NOT NULL,
+    declared_at         timestamptz NOT NULL,
+    acknowledged_at     timestamptz,
+    acknowledged_by     text,
+    last_update_at      timestamptz,
+    resolved_at         timestamptz,
+    resolved_by         text,
+    root_cause          text,
+    closed_at           timestamptz,
+    closed_by           text,
+    incident_commander  text,
+    technical_lead      text,
+    communications_lead text,
+    response_due        timestamptz NOT NULL,
+    next_update_due     timestamptz,
+    pir_due             timestamptz,
+    UNIQUE (day, day_seq),
+    CHECK (started_at <= declared_at),
+    CHECK ((status = 'declared') = (acknowledged_at IS NULL AND status NOT IN ('resolved', 'closed'))
+           OR status IN ('resolved', 'closed')),
+    CHECK ((resolved_at IS NOT NULL) = (status IN ('resolved', 'closed'))),
+    CHECK ((closed_at IS NOT NULL) = (status = 'closed'))
+);
+
+COMMENT ON TABLE @extschema@.incident IS
+'One row per incident: its code, severity, status, title, the time and author of each step, the three playbook roles and its clocks. Written only by the lifecycle functions.';
+COMMENT ON COLUMN @extschema@.incident.code IS 'INC-YYYY-MMDD-NNN: the day of declaration in pg_incident.timezone and that day''s running number (001 first, gap-free).';
+COMMENT ON COLUMN @extschema@.incident.day IS 'The day part of the code.';
+COMMENT ON COLUMN @extschema@.incident.day_seq IS 'The number part of the code.';
+COMMENT ON COLUMN @extschema@.incident.status IS 'declared, acknowledged, investigating, identified, mitigating, monitoring, resolved or closed.';
+COMMENT ON COLUMN @extschema@.incident.started_at IS 'When the impact began, if known to be before the declaration (for time to detection); else the declaration time.';
+COMMENT ON COLUMN @extschema@.incident.last_update_at IS 'Time of the last status update (incident_update).';
+COMMENT ON COLUMN @extschema@.incident.response_due IS 'Acknowledgement deadline: declared_at plus the severity''s response time.';
+COMMENT ON COLUMN @extschema@.incident.next_update_due IS 'When the next status update is due (cadence by severity, restarted by each update); NULL once resolved.';
+COMMENT ON COLUMN @extschema@.incident.pir_due IS 'When the post-incident review is due: resolution plus 48 hours (P1/P2) or 1 week (P3/P4).';
+
+CREATE TABLE @extschema@.incident_day_counter (
+    day         date PRIMARY KEY,
+    last_seq    int NOT NULL CHECK (last_seq > 0)
+);
+
+COMMENT ON TABLE @extschema@.incident_day_counter IS
+'Last incident number given out per day. Declarations of the same day queue on its row, which keeps codes unique and gap-free: a rolled-back declaration gives its number back.';
+
+CREATE TABLE @extschema@.incident_event (
+    id          bigserial PRIMARY KEY,
+    incident_id bigint NOT NULL REFERENCES @extschema@.incident,
+    at          timestamptz NOT NULL,
+    kind        text NOT NULL CHECK (kind IN ('declared', 'acknowledged', 'status_update', 'severity_changed',
+                                              'assigned', 'note', 'checklist', 'resolved', 'closed')),
+    actor       text NOT NULL,
+    status      text NOT NULL,
+    message     text,
+    details     jsonb NOT NULL DEFAULT '{}'
+);
+
+CREATE INDEX incident_event_incident_idx ON @extschema@.incident_event (incident_id, id);
+
+COMMENT ON TABLE @extschema@.incident_event IS
+'The append-only timeline: every state change, assignment, status update, note and checklist tick, with who and when. UPDATE, DELETE and TRUNCATE are refused.';
+COMMENT ON COLUMN @extschema@.incident_event.kind IS 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved or closed.';
+COMMENT ON COLUMN @extschema@.incident_event.actor IS 'The role that made the call, or the responder named in it.';
+COMMENT ON COLUMN @extschema@.incident_event.status IS 'The incident''s status after the event.';
+COMMENT ON COLUMN @extschema@.incident_event.details IS 'Facts of the event as JSON: for example {"from": "P3", "to": "P1"} for a severity change.';
+
+CREATE FUNCTION @extschema@.incident__refuse_change()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot % %: pg_incident''s incidents and timeline are an audit record', TG_OP, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege',
+              DETAIL = pg_catalog.format('%s on %s is refused for every role.', TG_OP, TG_TABLE_NAME),
+              HINT = 'Correct the record with a new event, such as incident_note(); drop the extension to remove everything.';
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__refuse_change() IS
+'Internal trigger: refuses UPDATE, DELETE and TRUNCATE on the timeline, and DELETE and TRUNCATE on incidents.';
+
+CREATE TRIGGER incident_event_append_only
+    BEFORE UPDATE OR DELETE ON @extschema@.incident_event
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__refuse_change();
+CREATE TRIGGER incident_event_no_truncate
+    BEFORE TRUNCATE ON @extschema@.incident_event
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__refuse_change();
+CREATE TRIGGER incident_no_delete
+    BEFORE DELETE ON @extschema@.incident
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__refuse_change();
+CREATE TRIGGER incident_no_truncate
+    BEFORE TRUNCATE ON @extschema@.incident
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__refuse_change();
+
+CREATE TABLE @extschema@.incident_checklist_item (
+    incident_id bigint NOT NULL REFERENCES @extschema@.incident,
+    checklist   text NOT NULL,
+    item_no     int NOT NULL,
+    item        text NOT NULL,
+    done_at     timestamptz,
+    done_by     text,
+    PRIMARY KEY (incident_id, checklist, item_no),
+    CHECK ((done_at IS NULL) = (done_by IS NULL))
+);
+
+COMMENT ON TABLE @extschema@.incident_checklist_item IS
+'The checklists of each incident, copied from the templates for its severity when it is declared (and topped up when its severity changes), with who ticked each item and when.';
+
+------------------------------------------------------------------------------
+-- Internal helpers of the lifecycle functions
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident__require_text(value text, what text, max_length int)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = pg_catalog.format('Give a %s.', what);
+    END IF;
+    IF pg_catalog.btrim(value) = '' THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = pg_catalog.format('Give a %s with at least one visible character.', what);
+    END IF;
+    IF pg_catalog.length(pg_catalog.btrim(value)) > max_length THEN
+        RAISE EXCEPTION '% is too long (% characters)', what, pg_catalog.length(pg_catalog.btrim(value))
+            USING ERRCODE = 'string_data_right_truncation',
+                  DETAIL = pg_catalog.format('A %s has at most %s characters.', what, max_length),
+                  HINT = 'Shorten it; put the rest in the description or a note.';
+    END IF;
+    RETURN pg_catalog.btrim(value);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__require_text(text, text, int) IS
+'Internal: the trimmed text, or an error if it is null, empty or longer than max_length.';
+
+CREATE FUNCTION @extschema@.incident__find(code text, for_update boolean)
+RETURNS @extschema@.incident
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted text := pg_catalog.upper(pg_catalog.btrim(code));
+    found @extschema@.incident;
+BEGIN
+    IF code IS NULL THEN
+        RAISE EXCEPTION 'incident code must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
+    END IF;
+    IF wanted !~ '^INC-[0-9]{4}-[0-9]{4}-[0-9]{3,}$' THEN
+        RAISE EXCEPTION 'invalid incident code "%"', code
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Incident codes have the form INC-YYYY-MMDD-NNN.',
+                  HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
+    END IF;
+    IF for_update THEN
+        SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted FOR UPDATE;
+    ELSE
+        SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted;
+    END IF;
+    IF found.id IS NULL THEN
+        RAISE EXCEPTION 'incident "%" does not exist', wanted
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_dashboard for open incidents or the incident table for all of them.';
+    END IF;
+    RETURN found;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__find(text, boolean) IS
+'Internal: the incident with this code (any letter case), locked against concurrent changes if for_update; an error if the code is malformed or unknown.';
+
+CREATE FUNCTION @extschema@.incident__refuse(inc @extschema@.incident, action text, hint text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'cannot % incident "%" because it is %', action, inc.code, inc.status
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = hint;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__refuse(@extschema@.incident, text, text) IS
+'Internal: the error for a transition the state machine does not allow.';
+
+CREATE FUNCTION @extschema@.incident__event(inc @extschema@.incident, kind text, actor text,
+                                            message text DEFAULT NULL, details jsonb DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    event_at timestamptz := @extschema@.incident_now();
+    event_id bigint;
+BEGIN
+    INSERT INTO @extschema@.incident_event AS e (incident_id, at, kind, actor, status, message, details)
+    VALUES (inc.id, event_at, incident__event.kind, incident__event.actor, inc.status,
+            incident__event.message, coalesce(incident__event.details, '{}'))
+    RETURNING e.id INTO event_id;
+
+    PERFORM pg_catalog.pg_notify('pg_incident', pg_catalog.json_build_object(
+        'code', inc.code, 'severity', inc.severity, 'event', incident__event.kind, 'status', inc.status,
+        'actor', incident__event.actor, 'at', event_at, 'event_id', event_id)::text);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb) IS
+'Internal: appends a timeline event for the incident as it now stands and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
+
+CREATE FUNCTION @extschema@.incident__add_checklists(inc @extschema@.incident)
+RETURNS int
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH added AS (
+        INSERT INTO @extschema@.incident_checklist_item (incident_id, checklist, item_no, item)
+        SELECT (inc).id, t.checklist, i.item_no, i.item
+          FROM @extschema@.incident_checklist_template t
+          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
+         WHERE t.enabled AND i.enabled
+           AND (inc).severity = ANY (t.severities)
+           AND (i.severities IS NULL OR (inc).severity = ANY (i.severities))
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT pg_catalog.count(*)::int FROM added
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__add_checklists(@extschema@.incident) IS
+'Internal: copies the enabled checklist items for the incident''s severity that it does not have yet; returns how many.';
+
+------------------------------------------------------------------------------
+-- Lifecycle
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident_declare(severity text, title text, description text DEFAULT NULL,
+                                             started_at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sev @extschema@.incident_severity;
+    inc @extschema@.incident;
+    now_ timestamptz := @extschema@.incident_now();
+    actor text := @extschema@.incident_invoker();
+    code_day date;
+    seq int;
+    wanted_severity text := @extschema@.incident_severity_normalize(incident_declare.severity);
+BEGIN
+    SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = wanted_severity;
+    title := @extschema@.incident__require_text(title, 'title', 200);
+    IF started_at > now_ THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The incident is being declared at %s; it cannot have started later.', now_),
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
+
+    code_day := (now_ AT TIME ZONE @extschema@.incident_timezone())::date;
+    -- Same-day declarations queue here until this transaction ends; a rollback
+    -- gives the number back, so codes stay gap-free.
+    INSERT INTO @extschema@.incident_day_counter AS c (day, last_seq) VALUES (code_day, 1)
+    ON CONFLICT (day) DO UPDATE SET last_seq = c.last_seq + 1
+    RETURNING c.last_seq INTO seq;
+
+    INSERT INTO @extschema@.incident
+        (code, day, day_seq, severity, status, title, description, declared_by,
+         started_at, declared_at, response_due, next_update_due)
+    VALUES
+        ('INC-' || pg_catalog.to_char(code_day, 'YYYY-MMDD') || '-'
+               || CASE WHEN seq < 1000 THEN pg_catalog.lpad(seq::text, 3, '0') ELSE seq::text END,
+         code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.btrim(description), ''), actor,
+         coalesce(started_at, now_), now_, now_ + sev.response_time, now_ + sev.update_every)
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__add_checklists(inc);
+    PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
+        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due));
+    RETURN inc.code;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_declare(text, text, text, timestamptz) IS
+'Declares an incident and returns its code INC-YYYY-MMDD-NNN. severity: P1..P4 or critical/high/medium/low; title: up to 200 characters; started_at: when the impact began, if earlier. Starts the response and update clocks, copies the checklists for the severity, writes the "declared" event and notifies pg_incident.';
+
+CREATE FUNCTION @extschema@.incident_acknowledge(code text, responder text DEFAULT current_user)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident_now();
+BEGIN
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status <> 'declared' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'acknowledge',
+            CASE WHEN inc.acknowledged_at IS NOT NULL
+                 THEN pg_catalog.format('It was acknowledged by %s at %s.', inc.acknowledged_by, inc.acknowledged_at)
+                 ELSE 'Only a declared incident can be acknowledged.' END);
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = 'acknowledged', acknowledged_at = now_, acknowledged_by = responder
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'acknowledged', responder, NULL,
+        pg_catalog.jsonb_build_object('response_due', inc.response_due,
+                                      'on_time', now_ <= inc.response_due));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_acknowledge(text, text) IS
+'Acknowledges a declared incident on behalf of responder (default: the calling role), which stops its response clock. Returns the new status.';
+
+CREATE FUNCTION @extschema@.incident_update(code text, status text, message text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident_now();
+    new_status text := pg_catalog.lower(pg_catalog.btrim(incident_update.status));
+    cadence interval;
+BEGIN
+    IF new_status IS NULL OR new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
+        RAISE EXCEPTION 'invalid status "%"', coalesce(incident_update.status, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid statuses are investigating, identified, mitigating and monitoring; use incident_resolve() to resolve and incident_acknowledge() to acknowledge.';
+    END IF;
+    message := @extschema@.incident__require_text(message, 'message', 10000);
+    IF inc.status = 'declared' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'update', 'Acknowledge it first with incident_acknowledge().');
+    ELSIF inc.status IN ('resolved', 'closed') THEN
+        PERFORM @extschema@.incident__refuse(inc, 'update', 'Updates are for open incidents; add a note with incident_note() instead.');
+    END IF;
+
+    SELECT s.update_every INTO cadence FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
+    UPDATE @extschema@.incident i
+       SET status = new_status, last_update_at = now_, next_update_due = now_ + cadence
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'status_update', @extschema@.incident_invoker(), message,
+        pg_catalog.jsonb_build_object('next_update_due', inc.next_update_due));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_update(text, text, text) IS
+'Posts a status update on an acknowledged, open incident: status is investigating, identified, mitigating or monitoring; message says what is happening. Restarts the update clock. Returns the new status.';
+
+CREATE FUNCTION @extschema@.incident_set_severity(code text, severity text, reason text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    sev @extschema@.incident_severity;
+    old_severity text := inc.severity;
+BEGIN
+    SELECT * INTO sev FROM @extschema@.incident_severity s
+     WHERE s.severity = (SELECT @extschema@.incident_severity_normalize(incident_set_severity.severity));
+    reason := @extschema@.incident__require_text(reason, 'reason', 10000);
+    IF inc.status = 'closed' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'change the severity of', 'A closed incident is final.');
+    END IF;
+    IF sev.severity = old_severity THEN
+        RAISE EXCEPTION 'incident "%" is already %', inc.code, old_severity
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a different severity.';
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET severity = sev.severity,
+           response_due = i.declared_at + sev.response_time,
+           next_update_due = CASE WHEN i.status IN ('resolved', 'closed') THEN NULL
+                                  ELSE coalesce(i.last_update_at, i.declared_at) + sev.update_every END,
+           pir_due = i.resolved_at + sev.pir_due
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__add_checklists(inc);
+    PERFORM @extschema@.incident__event(inc, 'severity_changed', @extschema@.incident_invoker(), reason,
+        pg_catalog.jsonb_build_object('from', old_severity, 'to', inc.severity,
+                                      'response_due', inc.response_due, 'next_update_due', inc.next_update_due,
+                                      'pir_due', inc.pir_due));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_set_severity(text, text, text) IS
+'Changes the severity of an incident that is not closed, with a reason. Recomputes its clocks from the new severity, adds the checklists the new severity brings and records both severities. Returns the status.';
+
+CREATE FUNCTION @extschema@.incident_assign(code text, role text, responder text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    wanted_role text := pg_catalog.lower(pg_catalog.btrim(incident_assign.role));
+    previous text;
+BEGIN
+    IF wanted_role IS NULL OR wanted_role NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
+        RAISE EXCEPTION 'invalid incident role "%"', coalesce(incident_assign.role, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid roles are incident_commander, technical_lead and communications_lead.';
+    END IF;
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status = 'closed' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'assign roles on', 'A closed incident is final.');
+    END IF;
+
+    previous := CASE wanted_role WHEN 'incident_commander' THEN inc.incident_commander
+                                 WHEN 'technical_lead' THEN inc.technical_lead
+                                 ELSE inc.communications_lead END;
+    IF previous IS NOT DISTINCT FROM responder THEN
+        RAISE NOTICE '% is already the % of incident "%"', responder, wanted_role, inc.code;
+        RETURN inc.status;
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET incident_commander = CASE WHEN wanted_role = 'incident_commander' THEN responder ELSE i.incident_commander END,
+           technical_lead = CASE WHEN wanted_role = 'technical_lead' THEN responder ELSE i.technical_lead END,
+           communications_lead = CASE WHEN wanted_role = 'communications_lead' THEN responder ELSE i.communications_lead END
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'assigned', @extschema@.incident_invoker(),
+        pg_catalog.format('%s is %s', responder, pg_catalog.replace(wanted_role, '_', ' ')),
+        pg_catalog.jsonb_build_object('role', wanted_role, 'from', previous, 'to', responder));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_assign(text, text, text) IS
+'Gives one of the playbook''s roles (incident_commander, technical_lead, communications_lead) on an incident that is not closed to a responder; records who held it before. Returns the status.';
+
+CREATE FUNCTION @extschema@.incident_note(code text, message text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+BEGIN
+    message := @extschema@.incident__require_text(message, 'message', 10000);
+    PERFORM @extschema@.incident__event(inc, 'note', @extschema@.incident_invoker(), message);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_note(text, text) IS
+'Adds a note to the timeline of any incident, open or not (findings, decisions, corrections). Does not touch the update clock. Returns the status.';
+
+CREATE FUNCTION @extschema@.incident_resolve(code text, root_cause text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident_now();
+    actor text := @extschema@.incident_invoker();
+    pir interval;
+BEGIN
+    IF root_cause IS NOT NULL THEN
+        root_cause := @extschema@.incident__require_text(root_cause, 'root cause', 10000);
+    END IF;
+    IF inc.status IN ('resolved', 'closed') THEN
+        PERFORM @extschema@.incident__refuse(inc, 'resolve',
+            pg_catalog.format('It was resolved by %s at %s.', inc.resolved_by, inc.resolved_at));
+    END IF;
+
+    SELECT s.pir_due INTO pir FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
+    UPDATE @extschema@.incident i
+       SET status = 'resolved', resolved_at = now_, resolved_by = actor,
+           root_cause = coalesce(incident_resolve.root_cause, i.root_cause),
+           next_update_due = NULL, pir_due = now_ + pir
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'resolved', actor, inc.root_cause,
+        pg_catalog.jsonb_build_object('pir_due', inc.pir_due,
+                                      'duration', (inc.resolved_at - inc.declared_at)::text));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_resolve(text, text) IS
+'Resolves an open incident (from any state before resolved, so a false alarm can be resolved unacknowledged), with an optional root cause. Stops the update clock and starts the post-incident review clock. Returns the new status.';
+
+CREATE FUNCTION @extschema@.incident_close(code text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    actor text := @extschema@.incident_invoker();
+BEGIN
+    IF inc.status <> 'resolved' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'close',
+            CASE WHEN inc.status = 'closed' THEN pg_catalog.format('It was closed by %s at %s.', inc.closed_by, inc.closed_at)
+                 ELSE 'Resolve it first with incident_resolve().' END);
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = 'closed', closed_at = @extschema@.incident_now(), closed_by = actor
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'closed', actor);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_close(text) IS
+'Closes a resolved incident; a closed incident is final. Returns the new status.';
+
+------------------------------------------------------------------------------
+-- Checklists of an incident
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident_checklist(code text)
+RETURNS TABLE (checklist text, checklist_title text, phase text, item_no int, item text,
+               done boolean, done_at timestamptz, done_by text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.checklist, t.title, t.phase, c.item_no, c.item, c.done_at IS NOT NULL, c.done_at, c.done_by
+      FROM @extschema@.incident_checklist_item c
+      LEFT JOIN @extschema@.incident_checklist_template t USING (checklist)
+     WHERE c.incident_id = (@extschema@.incident__find(incident_checklist.code, false)).id
+     ORDER BY t.sort_order NULLS LAST, c.checklist, c.item_no
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_checklist(text) IS
+'The checklist items of an incident in playbook order, with whether, when and by whom each was ticked.';
+
+CREATE FUNCTION @extschema@.incident_checklist_tick(code text, checklist text, item int,
+                                                    responder text DEFAULT current_user)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    wanted text := pg_catalog.lower(pg_catalog.btrim(incident_checklist_tick.checklist));
+    row_ @extschema@.incident_checklist_item;
+    now_ timestamptz := @extschema@.incident_now();
+BEGIN
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status = 'closed' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final.');
+    END IF;
+    SELECT * INTO row_ FROM @extschema@.incident_checklist_item c
+     WHERE c.incident_id = inc.id AND c.checklist = wanted AND c.item_no = incident_checklist_tick.item
+       FOR UPDATE;
+    IF row_.incident_id IS NULL THEN
+        RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, coalesce(incident_checklist_tick.checklist, 'NULL'), coalesce(incident_checklist_tick.item::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item positions.', inc.code);
+    END IF;
+    IF row_.done_at IS NOT NULL THEN
+        RAISE EXCEPTION 'checklist item "%" % of incident "%" is already ticked', wanted, incident_checklist_tick.item, inc.code
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s ticked it at %s.', row_.done_by, row_.done_at);
+    END IF;
+
+    UPDATE @extschema@.incident_checklist_item c
+       SET done_at = now_, done_by = responder
+     WHERE c.incident_id = inc.id AND c.checklist = wanted AND c.item_no = incident_checklist_tick.item;
+
+    PERFORM @extschema@.incident__event(inc, 'checklist', responder, row_.item,
+        pg_catalog.jsonb_build_object('checklist', wanted, 'item_no', incident_checklist_tick.item));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_checklist_tick(text, text, int, text) IS
+'Ticks item number item of a checklist of an incident, as done by responder (default: the calling role) now, and records it in the timeline. Returns the status.';
+
+------------------------------------------------------------------------------
+-- Views for dashboards
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident_clock_state(due timestamptz, span interval, met_at timestamptz DEFAULT NULL,
+                                                 at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE
+        WHEN due IS NULL THEN NULL
+        WHEN met_at IS NOT NULL THEN CASE WHEN met_at <= due THEN 'ok' ELSE 'breached' END
+        WHEN coalesce(at, @extschema@.incident_now()) > due THEN 'breached'
+        WHEN due - coalesce(at, @extschema@.incident_now()) <= span / 4 THEN 'due_soon'
+        ELSE 'ok'
+    END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_clock_state(timestamptz, interval, timestamptz, timestamptz) IS
+'State of a deadline: ok, due_soon (the last quarter of span remains) or breached; a clock met (met_at) is ok if met in time and breached if late. at defaults to incident_now().';
+
+CREATE VIEW @extschema@.incident_dashboard AS
+SELECT i.code,
+       i.severity,
+       s.name AS severity_name,
+       i.status,
+       i.title,
+       i.declared_at,
+       @extschema@.incident_now() - i.declared_at AS age,
+       i.acknowledged_at,
+       i.acknowledged_by,
+       coalesce(i.incident_commander, i.acknowledged_by) AS owner,
+       i.incident_commander,
+       i.technical_lead,
+       i.communications_lead,
+       i.response_due,
+       @extschema@.incident_clock_state(i.response_due, s.response_time, i.acknowledged_at) AS response_state,
+       i.last_update_at,
+       i.next_update_due,
+       @extschema@.incident_clock_state(i.next_update_due, s.update_every) AS update_state
+  FROM @extschema@.incident i
+  JOIN @extschema@.incident_severity s USING (severity)
+ WHERE i.status NOT IN ('resolved', 'closed')
+ ORDER BY i.severity, i.declared_at, i.id;
+
+COMMENT ON VIEW @extschema@.incident_dashboard IS
+'Open incidents (not resolved), most severe and oldest first: severity, status, age, owner and roles, and each clock with its due time and state (ok, due_soon, breached).';
+COMMENT ON COLUMN @extschema@.incident_dashboard.owner IS 'The incident commander, or whoever acknowledged the incident while there is none.';
+COMMENT ON COLUMN @extschema@.incident_dashboard.response_state IS 'Acknowledgement clock: ok, due_soon or breached; once acknowledged, ok if in time and breached if late.';
+COMMENT ON COLUMN @extschema@.incident_dashboard.update_state IS 'Status update clock: ok, due_soon or breached.';
+
+CREATE VIEW @extschema@.incident_timeline AS
+SELECT i.code,
+       e.id AS event_id,
+       e.at,
+       e.kind,
+       e.actor,
+       e.status,
+       e.message,
+       e.details,
+       i.severity,
+       i.title
+  FROM @extschema@.incident_event e
+  JOIN @extschema@.incident i ON i.id = e.incident_id
+ ORDER BY i.id, e.id;
+
+COMMENT ON VIEW @extschema@.incident_timeline IS
+'Every timeline event of every incident, in order, with the incident''s code, current severity and title.';
+
+------------------------------------------------------------------------------
+-- pg_dump keeps users' data
+------------------------------------------------------------------------------
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_severity', 'WHERE NOT is_default');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_template', 'WHERE NOT is_default');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_template_item', 'WHERE NOT is_default');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_day_counter', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_item', '');
+
+------------------------------------------------------------------------------
+-- Roles and privileges
+------------------------------------------------------------------------------
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['incident_viewer', 'incident_responder', 'incident_admin'] LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+            EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+GRANT incident_viewer TO incident_responder;
+GRANT incident_responder TO incident_admin;
+
+GRANT USAGE ON SCHEMA @extschema@ TO incident_viewer;
+
+-- Nothing of pg_incident is callable by PUBLIC: the roles below say who may.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT d.objid::regprocedure
+               FROM pg_catalog.pg_depend d
+              WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass
+                AND d.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'pg_incident')
+                AND d.classid = 'pg_catalog.pg_proc'::regclass
+                AND d.deptype = 'e'
+    LOOP
+        EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+    END LOOP;
+END
+$$;
+
+GRANT SELECT ON @extschema@.incident, @extschema@.incident_event, @extschema@.incident_severity,
+                @extschema@.incident_checklist_template, @extschema@.incident_checklist_template_item,
+                @extschema@.incident_checklist_item, @extschema@.incident_day_counter,
+                @extschema@.incident_dashboard, @extschema@.incident_timeline
+   TO incident_viewer;
+GRANT EXECUTE ON FUNCTION @extschema@.incident_timezone(), @extschema@.incident_now(), @extschema@.incident_invoker(),
+                          @extschema@.incident_severity_normalize(text),
+                          @extschema@.incident_clock_state(timestamptz, interval, timestamptz, timestamptz),
+                          @extschema@.incident__find(text, boolean),
+                          @extschema@.incident_checklist(text)
+   TO incident_viewer;
+
+GRANT EXECUTE ON FUNCTION @extschema@.incident_declare(text, text, text, timestamptz),
+                          @extschema@.incident_acknowledge(text, text),
+                          @extschema@.incident_update(text, text, text),
+                          @extschema@.incident_set_severity(text, text, text),
+                          @extschema@.incident_assign(text, text, text),
+                          @extschema@.incident_note(text, text),
+                          @extschema@.incident_resolve(text, text),
+                          @extschema@.incident_close(text),
+                          @extschema@.incident_checklist_tick(text, text, int, text)
+   TO incident_responder;
+
+GRANT INSERT, UPDATE, DELETE ON @extschema@.incident_severity, @extschema@.incident_checklist_template,
+                                @extschema@.incident_checklist_template_item
+   TO incident_admin;

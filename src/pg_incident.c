@@ -1,0 +1,229 @@
+/*-------------------------------------------------------------------------
+ *
+ * pg_incident.c
+ *		Module load, settings, and the small C helpers the SQL API leans on.
+ *
+ * pg_incident keeps an incident-response playbook in the database: the
+ * lifecycle lives in SQL (extension/pg_incident--*.sql) and this file gives
+ * it what SQL cannot say by itself:
+ *
+ *	- pg_incident.timezone, the zone in which an incident's day (the
+ *	  YYYY-MMDD of its code) is taken, validated as a time zone name;
+ *	- pg_incident.clock, a superuser-only test clock that freezes "now" for
+ *	  every lifecycle function and view, so that tests and demos give
+ *	  stable times;
+ *	- the invoking role of a SECURITY DEFINER function, so that the timeline
+ *	  records who acted rather than who owns the extension.
+ *
+ * The library may be loaded lazily (on the first call of one of its
+ * functions) or from shared_preload_libraries; the settings behave the same
+ * either way.
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+#include "access/xact.h"
+
+PG_MODULE_MAGIC;
+
+/* ---- GUC variables ---- */
+
+static char *incident_timezone_setting = NULL;
+static char *incident_clock_setting = NULL;
+
+/* The parsed value of pg_incident.clock, or 0 when the clock is real. */
+static TimestampTz incident_clock_value = 0;
+static bool incident_clock_frozen = false;
+
+/* ---- forward declarations ---- */
+
+void		_PG_init(void);
+
+static bool incident_check_timezone(char **newval, void **extra, GucSource source);
+static bool incident_check_clock(char **newval, void **extra, GucSource source);
+static void incident_assign_clock(const char *newval, void *extra);
+static bool incident_parse_clock(const char *str, TimestampTz *result);
+
+PG_FUNCTION_INFO_V1(incident_timezone);
+PG_FUNCTION_INFO_V1(incident_now);
+PG_FUNCTION_INFO_V1(incident_invoker);
+
+/*
+ * Module load: define the settings.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("pg_incident.timezone",
+							   "Sets the time zone in which incident codes take their day.",
+							   "Empty means the session's TimeZone setting.",
+							   &incident_timezone_setting,
+							   "",
+							   PGC_USERSET,
+							   0,
+							   incident_check_timezone,
+							   NULL,
+							   NULL);
+
+	DefineCustomStringVariable("pg_incident.clock",
+							   "Sets a fixed time that pg_incident uses as now, for tests and demos.",
+							   "Empty means the real transaction time.",
+							   &incident_clock_setting,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   incident_check_clock,
+							   incident_assign_clock,
+							   NULL);
+
+	MarkGUCPrefixReserved("pg_incident");
+}
+
+/*
+ * Check hook for pg_incident.timezone: empty, or a time zone PostgreSQL knows.
+ */
+static bool
+incident_check_timezone(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	if (pg_tzset(*newval) == NULL)
+	{
+		GUC_check_errmsg("invalid time zone \"%s\"", *newval);
+		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Riyadh\", or an empty string for the session's TimeZone.");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Parse a clock value without throwing; false if it is not a definite time.
+ */
+static bool
+incident_parse_clock(const char *str, TimestampTz *result)
+{
+	char		workbuf[MAXDATELEN + MAXDATEFIELDS];
+	char	   *field[MAXDATEFIELDS];
+	int			ftype[MAXDATEFIELDS];
+	int			nf;
+	int			dtype;
+	int			tz;
+	struct pg_tm tt;
+	fsec_t		fsec;
+	int			dterr;
+#if PG_VERSION_NUM >= 160000
+	DateTimeErrorExtra extra;
+#endif
+
+	dterr = ParseDateTime(str, workbuf, sizeof(workbuf), field, ftype,
+						  MAXDATEFIELDS, &nf);
+	if (dterr != 0)
+		return false;
+#if PG_VERSION_NUM >= 160000
+	dterr = DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz, &extra);
+#else
+	dterr = DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz);
+#endif
+	if (dterr != 0 || dtype != DTK_DATE)
+		return false;
+	return tm2timestamp(&tt, fsec, &tz, result) == 0;
+}
+
+/*
+ * Check hook for pg_incident.clock: empty, or a definite timestamp.
+ */
+static bool
+incident_check_clock(char **newval, void **extra, GucSource source)
+{
+	TimestampTz *parsed;
+	TimestampTz value;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+
+	if (!incident_parse_clock(*newval, &value))
+	{
+		GUC_check_errmsg("invalid clock \"%s\"", *newval);
+		GUC_check_errdetail("pg_incident.clock takes a definite timestamp with time zone.");
+		GUC_check_errhint("Use a value such as \"2026-01-15 14:30:00+00\", or an empty string for the real time.");
+		return false;
+	}
+
+	/* GUC frees "extra" with free(), so it must come from malloc() */
+	parsed = (TimestampTz *) malloc(sizeof(TimestampTz));
+	if (parsed == NULL)
+	{
+		GUC_check_errcode(ERRCODE_OUT_OF_MEMORY);
+		GUC_check_errmsg("out of memory");
+		return false;
+	}
+	*parsed = value;
+	*extra = parsed;
+	return true;
+}
+
+/*
+ * Assign hook for pg_incident.clock: remember the parsed time.
+ */
+static void
+incident_assign_clock(const char *newval, void *extra)
+{
+	if (extra == NULL)
+	{
+		incident_clock_frozen = false;
+		incident_clock_value = 0;
+	}
+	else
+	{
+		incident_clock_frozen = true;
+		incident_clock_value = *(TimestampTz *) extra;
+	}
+}
+
+/*
+ * incident_timezone() returns the time zone in which incident days are taken.
+ */
+Datum
+incident_timezone(PG_FUNCTION_ARGS)
+{
+	if (incident_timezone_setting != NULL && incident_timezone_setting[0] != '\0')
+		PG_RETURN_TEXT_P(cstring_to_text(incident_timezone_setting));
+
+	PG_RETURN_TEXT_P(cstring_to_text(pg_get_timezone_name(session_timezone)));
+}
+
+/*
+ * incident_now() returns pg_incident's "now": the test clock if set, else the
+ * transaction's start time (as now() does).
+ */
+Datum
+incident_now(PG_FUNCTION_ARGS)
+{
+	if (incident_clock_frozen)
+		PG_RETURN_TIMESTAMPTZ(incident_clock_value);
+
+	PG_RETURN_TIMESTAMPTZ(GetCurrentTransactionStartTimestamp());
+}
+
+/*
+ * incident_invoker() returns the role that called into pg_incident, even from
+ * inside a SECURITY DEFINER function.
+ */
+Datum
+incident_invoker(PG_FUNCTION_ARGS)
+{
+	char	   *name = GetUserNameFromId(GetOuterUserId(), false);
+
+	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
