@@ -158,7 +158,7 @@ AS $$
 DECLARE
     result text;
 BEGIN
-    IF severity IS NULL OR pg_catalog.btrim(severity) = '' OR pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN
+    IF severity IS NULL OR pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN
         RAISE EXCEPTION 'automatic severity classification is not available in this version'
             USING ERRCODE = 'feature_not_supported',
                   DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(severity), 'NULL')),
@@ -426,24 +426,26 @@ RETURNS text
 LANGUAGE plpgsql IMMUTABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    trimmed text := pg_catalog.regexp_replace(value, '^\s+|\s+$', '', 'g');
 BEGIN
     IF value IS NULL THEN
         RAISE EXCEPTION '% must not be null', what
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = pg_catalog.format('Give a %s.', what);
     END IF;
-    IF pg_catalog.btrim(value) = '' THEN
+    IF trimmed = '' THEN
         RAISE EXCEPTION '% must not be empty', what
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = pg_catalog.format('Give a %s with at least one visible character.', what);
     END IF;
-    IF pg_catalog.length(pg_catalog.btrim(value)) > max_length THEN
-        RAISE EXCEPTION '% is too long (% characters)', what, pg_catalog.length(pg_catalog.btrim(value))
+    IF pg_catalog.length(trimmed) > max_length THEN
+        RAISE EXCEPTION '% is too long (% characters)', what, pg_catalog.length(trimmed)
             USING ERRCODE = 'string_data_right_truncation',
                   DETAIL = pg_catalog.format('A %s has at most %s characters.', what, max_length),
                   HINT = 'Shorten it; put the rest in the description or a note.';
     END IF;
-    RETURN pg_catalog.btrim(value);
+    RETURN trimmed;
 END
 $$;
 
@@ -590,7 +592,7 @@ BEGIN
     VALUES
         ('INC-' || pg_catalog.to_char(code_day, 'YYYY-MMDD') || '-'
                || CASE WHEN seq < 1000 THEN pg_catalog.lpad(seq::text, 3, '0') ELSE seq::text END,
-         code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.btrim(description), ''), actor,
+         code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.regexp_replace(description, '^\s+|\s+$', '', 'g'), ''), actor,
          coalesce(started_at, now_), now_, now_ + sev.response_time, now_ + sev.update_every)
     RETURNING * INTO inc;
 
@@ -646,11 +648,11 @@ AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
     now_ timestamptz := @extschema@.incident_now();
-    new_status text := pg_catalog.lower(pg_catalog.btrim(incident_update.status));
+    new_status text := pg_catalog.lower(@extschema@.incident__require_text(incident_update.status, 'status', 100));
     cadence interval;
 BEGIN
-    IF new_status IS NULL OR new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
-        RAISE EXCEPTION 'invalid status "%"', coalesce(incident_update.status, 'NULL')
+    IF new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
+        RAISE EXCEPTION 'invalid status "%"', incident_update.status
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Valid statuses are investigating, identified, mitigating and monitoring; use incident_resolve() to resolve and incident_acknowledge() to acknowledge.';
     END IF;
@@ -728,11 +730,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    wanted_role text := pg_catalog.lower(pg_catalog.btrim(incident_assign.role));
+    wanted_role text := pg_catalog.lower(@extschema@.incident__require_text(incident_assign.role, 'role', 100));
     previous text;
 BEGIN
-    IF wanted_role IS NULL OR wanted_role NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
-        RAISE EXCEPTION 'invalid incident role "%"', coalesce(incident_assign.role, 'NULL')
+    IF wanted_role NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
+        RAISE EXCEPTION 'invalid incident role "%"', incident_assign.role
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Valid roles are incident_commander, technical_lead and communications_lead.';
     END IF;
@@ -814,7 +816,7 @@ BEGIN
 
     PERFORM @extschema@.incident__event(inc, 'resolved', actor, inc.root_cause,
         pg_catalog.jsonb_build_object('pir_due', inc.pir_due,
-                                      'duration', (inc.resolved_at - inc.declared_at)::text));
+                                      'duration_seconds', pg_catalog.date_part('epoch', inc.resolved_at - inc.declared_at)::bigint));
     RETURN inc.status;
 END
 $$;
@@ -880,7 +882,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    wanted text := pg_catalog.lower(pg_catalog.btrim(incident_checklist_tick.checklist));
+    wanted text := pg_catalog.lower(@extschema@.incident__require_text(incident_checklist_tick.checklist, 'checklist', 100));
     row_ @extschema@.incident_checklist_item;
     now_ timestamptz := @extschema@.incident_now();
 BEGIN
@@ -892,7 +894,7 @@ BEGIN
      WHERE c.incident_id = inc.id AND c.checklist = wanted AND c.item_no = incident_checklist_tick.item
        FOR UPDATE;
     IF row_.incident_id IS NULL THEN
-        RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, coalesce(incident_checklist_tick.checklist, 'NULL'), coalesce(incident_checklist_tick.item::text, 'NULL')
+        RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, incident_checklist_tick.checklist, coalesce(incident_checklist_tick.item::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item positions.', inc.code);
     END IF;

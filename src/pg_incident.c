@@ -130,6 +130,16 @@ incident_parse_clock(const char *str, TimestampTz *result)
 						  MAXDATEFIELDS, &nf);
 	if (dterr != 0)
 		return false;
+
+	/* "now", "today" and the like are moving targets, not a frozen clock */
+	for (int i = 0; i < nf; i++)
+	{
+		if (ftype[i] == DTK_STRING &&
+			(strcmp(field[i], "now") == 0 || strcmp(field[i], "today") == 0 ||
+			 strcmp(field[i], "tomorrow") == 0 || strcmp(field[i], "yesterday") == 0))
+			return false;
+	}
+
 #if PG_VERSION_NUM >= 160000
 	dterr = DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz, &extra);
 #else
