@@ -403,19 +403,94 @@ CREATE TRIGGER incident_no_truncate
     BEFORE TRUNCATE ON @extschema@.incident
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__refuse_change();
 
-CREATE TABLE @extschema@.incident_checklist_item (
+-- An incident's checklists are a copy of the templates for its severity, taken
+-- when it is declared: one row per incident holding the items as a JSON array
+-- (declaring copies one row, not fifty), and one row per tick. The arrays are
+-- a few kilobytes: toast_tuple_target keeps them inline and uncompressed, so
+-- a declaration neither decompresses the cached copy nor compresses its own.
+
+CREATE TABLE @extschema@.incident_checklist_snapshot (
+    incident_id bigint PRIMARY KEY REFERENCES @extschema@.incident,
+    checklists  jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(checklists) = 'array'),
+    items       jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(items) = 'array')
+) WITH (toast_tuple_target = 8160);
+
+COMMENT ON TABLE @extschema@.incident_checklist_snapshot IS
+'The checklists of each incident, copied from the templates for its severity when it was declared (and topped up when its severity changed): checklists is a JSON array of {checklist, title, phase, sort_order}, items one of {checklist, item_no, item}. Read them through incident_checklist_items or incident_checklist(code).';
+
+CREATE TABLE @extschema@.incident_checklist_tick (
     incident_id bigint NOT NULL REFERENCES @extschema@.incident,
     checklist   text NOT NULL,
     item_no     int NOT NULL,
-    item        text NOT NULL,
-    done_at     timestamptz,
-    done_by     text,
-    PRIMARY KEY (incident_id, checklist, item_no),
-    CHECK ((done_at IS NULL) = (done_by IS NULL))
+    done_at     timestamptz NOT NULL,
+    done_by     text NOT NULL,
+    PRIMARY KEY (incident_id, checklist, item_no)
 );
 
-COMMENT ON TABLE @extschema@.incident_checklist_item IS
-'The checklists of each incident, copied from the templates for its severity when it is declared (and topped up when its severity changes), with who ticked each item and when.';
+COMMENT ON TABLE @extschema@.incident_checklist_tick IS
+'Who ticked which checklist item of which incident, and when (written by incident_checklist_tick).';
+
+CREATE TABLE @extschema@.incident_checklist_cache (
+    severity    text PRIMARY KEY REFERENCES @extschema@.incident_severity ON UPDATE CASCADE ON DELETE CASCADE,
+    checklists  jsonb NOT NULL,
+    items       jsonb NOT NULL
+) WITH (toast_tuple_target = 8160);
+
+COMMENT ON TABLE @extschema@.incident_checklist_cache IS
+'Internal: the enabled checklist templates and items for each severity, as the JSON arrays a declaration copies; rebuilt whenever the templates change.';
+
+CREATE FUNCTION @extschema@.incident__template_items(severity text, OUT checklists jsonb, OUT items jsonb)
+LANGUAGE sql STABLE
+AS $$
+    WITH applicable AS (
+        SELECT t.checklist, t.title, t.phase, t.sort_order, i.item_no, i.item
+          FROM @extschema@.incident_checklist_template t
+          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
+         WHERE t.enabled AND i.enabled
+           AND incident__template_items.severity = ANY (t.severities)
+           AND (i.severities IS NULL OR incident__template_items.severity = ANY (i.severities))
+    )
+    SELECT (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', c.checklist, 'title', c.title, 'phase', c.phase, 'sort_order', c.sort_order)
+                ORDER BY c.sort_order, c.checklist), '[]')
+              FROM (SELECT DISTINCT a.checklist, a.title, a.phase, a.sort_order FROM applicable a) c),
+           (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', a.checklist, 'item_no', a.item_no, 'item', a.item)
+                ORDER BY a.sort_order, a.checklist, a.item_no), '[]')
+              FROM applicable a)
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__template_items(text) IS
+'Internal: the enabled checklist templates and items that apply to a severity, as the JSON arrays stored per incident.';
+
+CREATE FUNCTION @extschema@.incident__rebuild_checklist_cache()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.incident_checklist_cache;
+    INSERT INTO @extschema@.incident_checklist_cache (severity, checklists, items)
+    SELECT s.severity, t.checklists, t.items
+      FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__rebuild_checklist_cache() IS
+'Internal trigger: rebuilds incident_checklist_cache after any change to the checklist templates.';
+
+CREATE TRIGGER incident_checklist_template_cache
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
+CREATE TRIGGER incident_checklist_template_item_cache
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template_item
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
+
+INSERT INTO @extschema@.incident_checklist_cache (severity, checklists, items)
+SELECT s.severity, t.checklists, t.items
+  FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t;
 
 ------------------------------------------------------------------------------
 -- Internal helpers of the lifecycle functions
@@ -529,26 +604,32 @@ COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text
 'Internal: appends a timeline event for the incident as it now stands and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
 
 CREATE FUNCTION @extschema@.incident__add_checklists(inc @extschema@.incident)
-RETURNS int
-LANGUAGE sql
+RETURNS void
+LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH added AS (
-        INSERT INTO @extschema@.incident_checklist_item (incident_id, checklist, item_no, item)
-        SELECT (inc).id, t.checklist, i.item_no, i.item
-          FROM @extschema@.incident_checklist_template t
-          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
-         WHERE t.enabled AND i.enabled
-           AND (inc).severity = ANY (t.severities)
-           AND (i.severities IS NULL OR (inc).severity = ANY (i.severities))
-        ON CONFLICT DO NOTHING
-        RETURNING 1
-    )
-    SELECT pg_catalog.count(*)::int FROM added
+BEGIN
+    -- PL/pgSQL rather than SQL: its plans are kept for the session, and this
+    -- runs in every declaration.
+    INSERT INTO @extschema@.incident_checklist_snapshot AS s (incident_id, checklists, items)
+    SELECT inc.id, c.checklists, c.items FROM @extschema@.incident_checklist_cache c WHERE c.severity = inc.severity
+    ON CONFLICT (incident_id) DO UPDATE
+       SET checklists = s.checklists || coalesce((
+               SELECT pg_catalog.jsonb_agg(n.c ORDER BY n.ord)
+                 FROM pg_catalog.jsonb_array_elements(excluded.checklists) WITH ORDINALITY AS n(c, ord)
+                WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(s.checklists) AS o(c)
+                                   WHERE o.c->'checklist' = n.c->'checklist')), '[]'),
+           items = s.items || coalesce((
+               SELECT pg_catalog.jsonb_agg(n.item ORDER BY n.ord)
+                 FROM pg_catalog.jsonb_array_elements(excluded.items) WITH ORDINALITY AS n(item, ord)
+                WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(s.items) AS o(item)
+                                   WHERE o.item->'checklist' = n.item->'checklist'
+                                     AND o.item->'item_no' = n.item->'item_no')), '[]');
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__add_checklists(@extschema@.incident) IS
-'Internal: copies the enabled checklist items for the incident''s severity that it does not have yet; returns how many.';
+'Internal: copies the checklist items for the incident''s severity; for an incident that has checklists already, adds only the items it does not have.';
 
 ------------------------------------------------------------------------------
 -- Lifecycle
@@ -857,17 +938,37 @@ COMMENT ON FUNCTION @extschema@.incident_close(text) IS
 -- Checklists of an incident
 ------------------------------------------------------------------------------
 
+CREATE VIEW @extschema@.incident_checklist_items AS
+SELECT i.code,
+       x.checklist,
+       c.title AS checklist_title,
+       c.phase,
+       c.sort_order,
+       x.item_no,
+       x.item,
+       t.done_at IS NOT NULL AS done,
+       t.done_at,
+       t.done_by
+  FROM @extschema@.incident i
+  JOIN @extschema@.incident_checklist_snapshot s ON s.incident_id = i.id
+ CROSS JOIN LATERAL pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
+  LEFT JOIN LATERAL pg_catalog.jsonb_to_recordset(s.checklists) AS c(checklist text, title text, phase text, sort_order int)
+         ON c.checklist = x.checklist
+  LEFT JOIN @extschema@.incident_checklist_tick t
+         ON t.incident_id = i.id AND t.checklist = x.checklist AND t.item_no = x.item_no;
+
+COMMENT ON VIEW @extschema@.incident_checklist_items IS
+'One row per checklist item of every incident: the item as copied at declaration, and whether, when and by whom it was ticked.';
+
 CREATE FUNCTION @extschema@.incident_checklist(code text)
 RETURNS TABLE (checklist text, checklist_title text, phase text, item_no int, item text,
                done boolean, done_at timestamptz, done_by text)
 LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT c.checklist, t.title, t.phase, c.item_no, c.item, c.done_at IS NOT NULL, c.done_at, c.done_by
-      FROM @extschema@.incident_checklist_item c
-      LEFT JOIN @extschema@.incident_checklist_template t USING (checklist)
-     WHERE c.incident_id = (@extschema@.incident__find(incident_checklist.code, false)).id
-     ORDER BY t.sort_order NULLS LAST, c.checklist, c.item_no
+    SELECT c.checklist, c.checklist_title, c.phase, c.item_no, c.item, c.done, c.done_at, c.done_by
+      FROM @extschema@.incident_checklist_items c
+     WHERE c.code = (@extschema@.incident__find(incident_checklist.code, false)).code
+     ORDER BY c.sort_order, c.checklist, c.item_no
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident_checklist(text) IS
@@ -883,32 +984,35 @@ AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
     wanted text := pg_catalog.lower(@extschema@.incident__require_text(incident_checklist_tick.checklist, 'checklist', 100));
-    row_ @extschema@.incident_checklist_item;
+    item_text text;
+    tick @extschema@.incident_checklist_tick;
     now_ timestamptz := @extschema@.incident_now();
 BEGIN
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status = 'closed' THEN
         PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final.');
     END IF;
-    SELECT * INTO row_ FROM @extschema@.incident_checklist_item c
-     WHERE c.incident_id = inc.id AND c.checklist = wanted AND c.item_no = incident_checklist_tick.item
-       FOR UPDATE;
-    IF row_.incident_id IS NULL THEN
+    SELECT x.item INTO item_text
+      FROM @extschema@.incident_checklist_snapshot s,
+           pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
+     WHERE s.incident_id = inc.id AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
+    IF item_text IS NULL THEN
         RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, incident_checklist_tick.checklist, coalesce(incident_checklist_tick.item::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item positions.', inc.code);
+                  HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item numbers.', inc.code);
     END IF;
-    IF row_.done_at IS NOT NULL THEN
+    SELECT * INTO tick FROM @extschema@.incident_checklist_tick t
+     WHERE t.incident_id = inc.id AND t.checklist = wanted AND t.item_no = incident_checklist_tick.item;
+    IF tick.incident_id IS NOT NULL THEN
         RAISE EXCEPTION 'checklist item "%" % of incident "%" is already ticked', wanted, incident_checklist_tick.item, inc.code
             USING ERRCODE = 'object_not_in_prerequisite_state',
-                  DETAIL = pg_catalog.format('%s ticked it at %s.', row_.done_by, row_.done_at);
+                  DETAIL = pg_catalog.format('%s ticked it at %s.', tick.done_by, tick.done_at);
     END IF;
 
-    UPDATE @extschema@.incident_checklist_item c
-       SET done_at = now_, done_by = responder
-     WHERE c.incident_id = inc.id AND c.checklist = wanted AND c.item_no = incident_checklist_tick.item;
+    INSERT INTO @extschema@.incident_checklist_tick (incident_id, checklist, item_no, done_at, done_by)
+    VALUES (inc.id, wanted, incident_checklist_tick.item, now_, responder);
 
-    PERFORM @extschema@.incident__event(inc, 'checklist', responder, row_.item,
+    PERFORM @extschema@.incident__event(inc, 'checklist', responder, item_text,
         pg_catalog.jsonb_build_object('checklist', wanted, 'item_no', incident_checklist_tick.item));
     RETURN inc.status;
 END
@@ -925,7 +1029,6 @@ CREATE FUNCTION @extschema@.incident_clock_state(due timestamptz, span interval,
                                                  at timestamptz DEFAULT NULL)
 RETURNS text
 LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE
         WHEN due IS NULL THEN NULL
@@ -999,7 +1102,8 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_day_counter', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_item', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_snapshot', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_tick', '');
 
 ------------------------------------------------------------------------------
 -- Roles and privileges
@@ -1041,8 +1145,9 @@ $$;
 
 GRANT SELECT ON @extschema@.incident, @extschema@.incident_event, @extschema@.incident_severity,
                 @extschema@.incident_checklist_template, @extschema@.incident_checklist_template_item,
-                @extschema@.incident_checklist_item, @extschema@.incident_day_counter,
-                @extschema@.incident_dashboard, @extschema@.incident_timeline
+                @extschema@.incident_checklist_snapshot, @extschema@.incident_checklist_tick,
+                @extschema@.incident_checklist_cache, @extschema@.incident_day_counter,
+                @extschema@.incident_dashboard, @extschema@.incident_timeline, @extschema@.incident_checklist_items
    TO incident_viewer;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_timezone(), @extschema@.incident_now(), @extschema@.incident_invoker(),
                           @extschema@.incident_severity_normalize(text),

@@ -17,12 +17,12 @@ SELECT incident_close(:'closed_code');
 CREATE TEMP TABLE written AS
 SELECT (SELECT count(*) FROM incident) AS incidents,
        (SELECT count(*) FROM incident_event) AS events,
-       (SELECT count(*) FROM incident_checklist_item) AS items,
+       (SELECT count(*) FROM incident_checklist_tick) AS ticks,
        (SELECT count(*) FROM incident_day_counter) AS days,
        (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM incident i
          WHERE code IN (:'resolved_code', :'closed_code')) AS incident_rows,
-       (SELECT md5(string_agg(c::text, ',' ORDER BY incident_id, checklist, item_no)) FROM incident_checklist_item c
-         WHERE incident_id IN (SELECT id FROM incident WHERE code IN (:'open_code', :'resolved_code', :'closed_code'))) AS item_rows;
+       (SELECT md5(string_agg(c::text, ',' ORDER BY code, checklist, item_no)) FROM incident_checklist_items c
+         WHERE code IN (:'open_code', :'resolved_code', :'closed_code')) AS item_rows;
 
 -- severities
 SELECT incident_declare('P5', 'db down');
@@ -166,8 +166,8 @@ SELECT (SELECT count(*) FROM incident) - w.incidents AS new_incidents,
   FROM written w;
 SELECT w.incident_rows = (SELECT md5(string_agg(i::text, ',' ORDER BY id)) FROM incident i
                           WHERE code IN (:'resolved_code', :'closed_code')) AS incidents_unchanged,
-       w.item_rows = (SELECT md5(string_agg(c::text, ',' ORDER BY incident_id, checklist, item_no)) FROM incident_checklist_item c
-                      WHERE incident_id IN (SELECT id FROM incident WHERE code IN (:'open_code', :'resolved_code', :'closed_code'))) AS checklists_unchanged
+       w.item_rows = (SELECT md5(string_agg(c::text, ',' ORDER BY code, checklist, item_no)) FROM incident_checklist_items c
+                      WHERE code IN (:'open_code', :'resolved_code', :'closed_code')) AS checklists_unchanged
   FROM written w;
 SELECT kind, actor FROM incident_timeline
  WHERE event_id > (SELECT max(event_id) - 2 FROM incident_timeline) ORDER BY event_id;
