@@ -382,7 +382,7 @@ AS $$
 BEGIN
     RAISE EXCEPTION 'cannot % %: pg_incident''s incidents and timeline are an audit record', TG_OP, TG_TABLE_NAME
         USING ERRCODE = 'insufficient_privilege',
-              DETAIL = pg_catalog.format('%s on %s is refused for every role.', TG_OP, TG_TABLE_NAME),
+              DETAIL = pg_catalog.format('%s on %s is refused whatever the role, also in replication mode.', TG_OP, TG_TABLE_NAME),
               HINT = 'Correct the record with a new event, such as incident_note(); drop the extension to remove everything.';
 END
 $$;
@@ -402,6 +402,12 @@ CREATE TRIGGER incident_no_delete
 CREATE TRIGGER incident_no_truncate
     BEFORE TRUNCATE ON @extschema@.incident
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__refuse_change();
+-- Fire these also under session_replication_role = replica, so that
+-- replication-mode sessions cannot rewrite the record either.
+ALTER TABLE @extschema@.incident_event ENABLE ALWAYS TRIGGER incident_event_append_only;
+ALTER TABLE @extschema@.incident_event ENABLE ALWAYS TRIGGER incident_event_no_truncate;
+ALTER TABLE @extschema@.incident ENABLE ALWAYS TRIGGER incident_no_delete;
+ALTER TABLE @extschema@.incident ENABLE ALWAYS TRIGGER incident_no_truncate;
 
 -- An incident's checklists are a copy of the templates for its severity, taken
 -- when it is declared: one row per incident holding the items as a JSON array
@@ -587,8 +593,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     event_at timestamptz := @extschema@.incident_now();
+    invoker text := @extschema@.incident_invoker();
     event_id bigint;
 BEGIN
+    -- a responder may act on someone's behalf; keep who really made the call
+    IF incident__event.actor IS DISTINCT FROM invoker THEN
+        details := coalesce(details, '{}') || pg_catalog.jsonb_build_object('recorded_by', invoker);
+    END IF;
     INSERT INTO @extschema@.incident_event AS e (incident_id, at, kind, actor, status, message, details)
     VALUES (inc.id, event_at, incident__event.kind, incident__event.actor, inc.status,
             incident__event.message, coalesce(incident__event.details, '{}'))
@@ -601,7 +612,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb) IS
-'Internal: appends a timeline event for the incident as it now stands and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
+'Internal: appends a timeline event for the incident as it now stands (with recorded_by in details when the actor named is not the calling role) and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
 
 CREATE FUNCTION @extschema@.incident__add_checklists(inc @extschema@.incident)
 RETURNS void

@@ -3,6 +3,9 @@
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
 CREATE EXTENSION pg_incident;
+-- the later files act as this role, so that actors in their output do not
+-- depend on the OS user running the tests
+CREATE ROLE regress_incident_dba SUPERUSER;
 
 -- every user-facing object of the extension carries a COMMENT
 SELECT pg_describe_object(d.classid, d.objid, 0) AS object_without_comment

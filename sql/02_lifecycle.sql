@@ -2,6 +2,8 @@
 \set SHOW_CONTEXT never
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
+-- a fixed role, so that actors in the output do not depend on the OS user
+SET ROLE regress_incident_dba;
 SET pg_incident.timezone = 'UTC';
 SET pg_incident.clock = '2026-01-15 14:30:00+00';
 SET TimeZone = 'UTC';

@@ -3,6 +3,8 @@
 \set SHOW_CONTEXT never
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
+-- a fixed role, so that actors in the output do not depend on the OS user
+SET ROLE regress_incident_dba;
 SET pg_incident.timezone = 'UTC';
 SET pg_incident.clock = '2026-02-01 10:00:00+00';
 SET TimeZone = 'UTC';

@@ -3,6 +3,8 @@
 \set SHOW_CONTEXT never
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
+-- a fixed role, so that actors in the output do not depend on the OS user
+SET ROLE regress_incident_dba;
 SET TimeZone = 'UTC';
 SET pg_incident.timezone = 'UTC';
 
@@ -64,7 +66,7 @@ CREATE ROLE incident_codes_tester LOGIN;
 SET ROLE incident_codes_tester;
 SET pg_incident.clock = '2030-01-01 00:00:00+00';
 \echo :LAST_ERROR_SQLSTATE
-RESET ROLE;
+SET ROLE regress_incident_dba;
 DROP ROLE incident_codes_tester;
 SET pg_incident.clock = '';
 SELECT incident_now() = now() AS real_time_again;

@@ -1,0 +1,182 @@
+# test/t/001_dump_restore.pl: pg_dump keeps pg_incident's data.
+#
+# A database with incidents in every state (with events, role assignments,
+# ticked checklist items), an edited severity, a disabled and a custom
+# checklist template is dumped with pg_dump -Fc and restored with pg_restore
+# into a new database, and that one is dumped again in plain format and
+# restored with psql. Each copy must hold the same incidents, timeline and
+# checklists, the edited configuration without duplicated seeded rows, and
+# its sequences: the next declaration gets the next code of the day and the
+# next ids. (The model is PostgreSQL's src/test/modules/test_pg_dump.)
+
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('dump');
+$node->init;
+$node->start;
+
+$node->safe_psql('postgres', 'CREATE DATABASE src');
+
+# Incidents of 2026-01-15 (UTC), one per state, on the test clock.
+$node->safe_psql(
+	'src', q{
+CREATE EXTENSION pg_incident;
+SET pg_incident.timezone = 'UTC';
+
+-- what an incident_admin changes
+UPDATE incident_severity SET response_time = '2 hours' WHERE severity = 'P3';
+UPDATE incident_checklist_template SET enabled = false WHERE checklist = 'p1_response';
+UPDATE incident_checklist_template_item SET item = 'Open a ticket in the tracker'
+ WHERE checklist = 'team_assembly' AND item_no = 5;
+INSERT INTO incident_checklist_template (checklist, title, phase, sort_order, severities)
+VALUES ('customer_comms', 'Customer communication', 'response', 25, '{P1,P2}');
+INSERT INTO incident_checklist_template_item (checklist, item_no, item)
+VALUES ('customer_comms', 1, 'Post on the status page'),
+       ('customer_comms', 2, 'Email the affected customers');
+
+-- 001: closed
+SET pg_incident.clock = '2026-01-15 08:00:00+00';
+SELECT incident_declare('P1', 'database unavailable', 'primary is down');
+SET pg_incident.clock = '2026-01-15 08:05:00+00';
+SELECT incident_acknowledge('INC-2026-0115-001', 'alice');
+SELECT incident_assign('INC-2026-0115-001', 'incident_commander', 'alice');
+SELECT incident_assign('INC-2026-0115-001', 'technical_lead', 'bob');
+SET pg_incident.clock = '2026-01-15 08:10:00+00';
+SELECT incident_update('INC-2026-0115-001', 'investigating', 'failover started');
+SELECT incident_checklist_tick('INC-2026-0115-001', 'initial_assessment', 1, 'alice');
+SELECT incident_checklist_tick('INC-2026-0115-001', 'customer_comms', 1, 'carol');
+SET pg_incident.clock = '2026-01-15 09:00:00+00';
+SELECT incident_resolve('INC-2026-0115-001', 'disk full on the primary');
+SET pg_incident.clock = '2026-01-15 09:30:00+00';
+SELECT incident_close('INC-2026-0115-001');
+
+-- 002: identified, raised to P1, with a note
+SET pg_incident.clock = '2026-01-15 10:00:00+00';
+SELECT incident_declare('P2', 'checkout errors');
+SET pg_incident.clock = '2026-01-15 10:10:00+00';
+SELECT incident_acknowledge('INC-2026-0115-002', 'bob');
+SELECT incident_update('INC-2026-0115-002', 'identified', 'payment provider times out');
+SELECT incident_set_severity('INC-2026-0115-002', 'P1', 'all payments fail');
+SELECT incident_note('INC-2026-0115-002', 'provider confirmed the outage');
+
+-- a declaration that rolls back: it uses ids but gives its code back
+BEGIN;
+SELECT incident_declare('P4', 'never happened');
+ROLLBACK;
+
+-- 003: declared only (P3, whose response time is now 2 hours)
+SET pg_incident.clock = '2026-01-15 11:00:00+00';
+SELECT incident_declare('medium', 'product pages slow');
+
+-- 004: resolved without acknowledgement (a false alarm)
+SET pg_incident.clock = '2026-01-15 12:00:00+00';
+SELECT incident_declare('P4', 'typo on the pricing page');
+SET pg_incident.clock = '2026-01-15 12:30:00+00';
+SELECT incident_resolve('INC-2026-0115-004');
+});
+
+is( $node->safe_psql('src', q{SELECT string_agg(code || ' ' || status, ', ' ORDER BY code) FROM incident}),
+	'INC-2026-0115-001 closed, INC-2026-0115-002 identified, INC-2026-0115-003 declared, INC-2026-0115-004 resolved',
+	'source database has an incident in each state');
+is( $node->safe_psql('src',
+		q{SELECT string_agg(checklist || ' ' || item_no || ' ' || done_by, ', ' ORDER BY done_by)
+		    FROM incident_checklist('INC-2026-0115-001') WHERE done}),
+	'initial_assessment 1 alice, customer_comms 1 carol',
+	'source database has ticked checklist items');
+is( $node->safe_psql('src',
+		"SELECT response_due - declared_at FROM incident WHERE code = 'INC-2026-0115-003'"),
+	'02:00:00', 'a P3 declared after the edit is due in 2 hours');
+
+# What pg_dump must carry, each as "rows md5-of-ordered-row-text": the
+# tables, and every incident's checklists as incident_checklist() shows them.
+my @tables = qw(incident incident_event checklists incident_day_counter
+  incident_severity incident_checklist_template incident_checklist_template_item);
+
+sub table_digest
+{
+	my ($db, $table) = @_;
+	my $from =
+	  $table eq 'checklists'
+	  ? '(SELECT i.code, c.* FROM incident i, incident_checklist(i.code) c) t'
+	  : "$table t";
+	return $node->safe_psql($db,
+		"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM $from"
+	);
+}
+
+my %src = map { $_ => table_digest('src', $_) } @tables;
+note "source $_: $src{$_}" foreach @tables;
+my $src_incident_seq = $node->safe_psql('src', 'SELECT last_value FROM incident_id_seq');
+my $src_event_seq = $node->safe_psql('src', 'SELECT last_value FROM incident_event_id_seq');
+is($src_incident_seq, '5', 'the rolled-back declaration used incident id 5');
+
+my $tmp = PostgreSQL::Test::Utils::tempdir;
+
+# custom format, pg_restore into dst; then plain format from dst into dst2
+$node->safe_psql('postgres', 'CREATE DATABASE dst');
+$node->safe_psql('postgres', 'CREATE DATABASE dst2');
+command_ok([ 'pg_dump', '-Fc', '-f', "$tmp/src.dump", '-d', $node->connstr('src') ],
+	'pg_dump -Fc of the source database');
+my ($out, $err);
+my $ok = IPC::Run::run([ 'pg_restore', '--exit-on-error', '-d', $node->connstr('dst'), "$tmp/src.dump" ],
+	'>', \$out, '2>', \$err);
+ok($ok, 'pg_restore into a new database succeeds');
+is($err, '', 'pg_restore prints no error or warning');
+
+command_ok([ 'pg_dump', '-Fp', '-f', "$tmp/dst.sql", '-d', $node->connstr('dst') ],
+	'pg_dump -Fp of the restored database');
+$ok = IPC::Run::run(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('dst2'), '-f', "$tmp/dst.sql" ],
+	'>', \$out, '2>', \$err);
+ok($ok, 'plain dump restores with psql');
+is($err, '', 'the plain restore prints no error or warning');
+
+foreach my $db (qw(dst dst2))
+{
+	foreach my $table (@tables)
+	{
+		is(table_digest($db, $table), $src{$table}, "$db: $table is identical to the source");
+	}
+
+	is( $node->safe_psql($db,
+			"SELECT response_time || ' ' || is_default FROM incident_severity WHERE severity = 'P3'"),
+		'02:00:00 false',
+		"$db: the edited P3 response time is kept");
+	is( $node->safe_psql($db,
+			q{SELECT count(*) || ' ' || count(DISTINCT severity) || ' ' || count(*) FILTER (WHERE is_default) FROM incident_severity}),
+		'4 4 3',
+		"$db: four severities, three of them still pristine defaults");
+	is( $node->safe_psql($db,
+			"SELECT string_agg(checklist, ',' ORDER BY checklist) FROM incident_checklist_template WHERE NOT enabled"),
+		'p1_response',
+		"$db: the disabled checklist template stays disabled");
+	is( $node->safe_psql($db,
+			"SELECT item FROM incident_checklist_template_item WHERE checklist = 'team_assembly' AND item_no = 5"),
+		'Open a ticket in the tracker',
+		"$db: the edited checklist item is kept");
+
+	# A declaration after the restore continues the day and the sequences.
+	my $next = $node->safe_psql(
+		$db, q{
+SET pg_incident.clock = '2026-01-15 15:00:00+00';
+SET pg_incident.timezone = 'UTC';
+SELECT incident_declare('P1', 'search down after restore');
+});
+	is($next, 'INC-2026-0115-005', "$db: the next declaration of the day gets 005");
+	is( $node->safe_psql($db,
+			"SELECT i.id || ' ' || e.id FROM incident i JOIN incident_event e ON e.incident_id = i.id WHERE i.code = 'INC-2026-0115-005'"),
+		($src_incident_seq + 1) . ' ' . ($src_event_seq + 1),
+		"$db: the new incident and its event take the next ids of the kept sequences");
+	is( $node->safe_psql($db,
+			"SELECT string_agg(DISTINCT checklist, ',' ORDER BY checklist) FROM incident_checklist('INC-2026-0115-005')"),
+		'closure,customer_comms,fix,initial_assessment,investigation,recovery_verification,root_cause_analysis,team_assembly',
+		"$db: a new P1 gets the custom checklist and not the disabled p1_response");
+}
+
+$node->stop;
+done_testing();

@@ -1,0 +1,142 @@
+# test/t/004_notify.pl: every timeline event is announced on the pg_incident
+# channel.
+#
+# A session LISTENs on pg_incident while other sessions declare and
+# acknowledge incidents. Each committed event arrives once, in commit order,
+# as a JSON payload with the incident's code, severity, event, status, actor,
+# time and event id; a rolled-back declaration announces nothing.
+
+use strict;
+use warnings;
+
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+my $node = PostgreSQL::Test::Cluster->new('notify');
+$node->init;
+$node->start;
+
+my $owner = $node->safe_psql('postgres', 'SELECT current_user');
+$node->safe_psql(
+	'postgres', q{
+CREATE EXTENSION pg_incident;
+CREATE ROLE alice LOGIN IN ROLE incident_responder;
+});
+
+my $listener = $node->background_psql('postgres');
+$listener->set_query_timer_restart();
+$listener->query_safe('LISTEN pg_incident');
+
+# Poll the listener until it has printed at least $want notifications (or the
+# test's timeout passes); returns the decoded payloads of all it printed.
+sub notifications
+{
+	my ($want) = @_;
+	my @payloads;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (1)
+	{
+		my $out = $listener->query_safe('SELECT 1');
+		while ($out =~ /Asynchronous notification "pg_incident" with payload "(.*)" received from server process/g)
+		{
+			push @payloads, decode_json($1);
+		}
+		last if @payloads >= $want || time() > $deadline;
+		usleep(100_000);
+	}
+	return @payloads;
+}
+
+my $clock = q{
+SET pg_incident.clock = '2026-01-15 14:30:00+00';
+SET pg_incident.timezone = 'UTC';
+SET TimeZone = 'UTC';
+};
+
+# ---- a declaration in another session ----
+my $code = $node->safe_psql('postgres', $clock . q{SELECT incident_declare('P1', 'database unavailable');});
+is($code, 'INC-2026-0115-001', 'declared');
+my $event_id = $node->safe_psql('postgres', 'SELECT max(id) FROM incident_event');
+
+my @n = notifications(1);
+is(scalar @n, 1, 'the listener gets one notification for a declaration');
+is($n[0]{code}, $code, 'payload: code is the code incident_declare returned');
+is($n[0]{severity}, 'P1', 'payload: severity');
+is($n[0]{event}, 'declared', 'payload: event');
+is($n[0]{status}, 'declared', 'payload: status');
+is($n[0]{actor}, $owner, 'payload: actor is the declaring role');
+is($n[0]{event_id}, $event_id, 'payload: event_id is the timeline event\'s id');
+like($n[0]{at}, qr/^2026-01-15T14:30:00(\.0+)?\+00:00$/, 'payload: at is the time of the event');
+
+# ---- a rolled-back declaration announces nothing ----
+$node->safe_psql(
+	'postgres', $clock . q{
+BEGIN;
+SELECT incident_declare('P2', 'rolled back');
+ROLLBACK;
+SELECT incident_declare('P3', 'marker after the rollback');
+});
+# Notifications arrive in commit order: one from the rolled-back transaction
+# would come before the marker's.
+@n = notifications(1);
+is_deeply([ map { "$_->{code} $_->{severity} $_->{event}" } @n ],
+	['INC-2026-0115-002 P3 declared'],
+	'only the committed declaration is announced');
+
+# ---- several events in one transaction arrive at commit, in order ----
+$node->safe_psql(
+	'postgres', $clock . q{
+BEGIN;
+SELECT incident_declare('P2', 'checkout errors');
+SELECT incident_acknowledge('INC-2026-0115-003', 'bob');
+SELECT incident_update('INC-2026-0115-003', 'investigating', 'looking');
+COMMIT;
+});
+@n = notifications(3);
+is_deeply([ map { "$_->{code} $_->{event} $_->{status} $_->{actor}" } @n ],
+	[
+		"INC-2026-0115-003 declared declared $owner",
+		'INC-2026-0115-003 acknowledged acknowledged bob',
+		"INC-2026-0115-003 status_update investigating $owner"
+	],
+	'a transaction\'s events arrive together, in order');
+ok($n[0]{event_id} < $n[1]{event_id} && $n[1]{event_id} < $n[2]{event_id},
+	'their event ids increase');
+
+# ---- a responder's acknowledgement ----
+my ($stdout, $stderr);
+$node->psql(
+	'postgres', q{SELECT incident_acknowledge('INC-2026-0115-001')},
+	stdout => \$stdout,
+	stderr => \$stderr,
+	extra_params => [ '-U', 'alice' ]);
+is($stdout, 'acknowledged', 'alice acknowledges') or diag($stderr);
+@n = notifications(1);
+is_deeply([ map { "$_->{code} $_->{severity} $_->{event} $_->{status} $_->{actor}" } @n ],
+	['INC-2026-0115-001 P1 acknowledged acknowledged alice'],
+	'the acknowledgement is announced with alice as actor');
+
+$listener->quit;
+
+# ---- the declaring session itself listens: psql prints it after the call ----
+$node->psql(
+	'postgres', $clock . q{
+LISTEN pg_incident;
+SELECT incident_declare('low', 'typo on the pricing page');
+},
+	stdout => \$stdout,
+	stderr => \$stderr);
+my @lines = split /\n/, $stdout;
+is($lines[0], 'INC-2026-0115-004', 'the listening session declares');
+like($lines[1] // '', qr/^Asynchronous notification "pg_incident" with payload "\{.*\}" received/,
+	'psql prints the notification right after the call');
+my ($payload) = ($lines[1] // '') =~ /with payload "(.*)" received/;
+my $own = decode_json($payload // '{}');
+is("$own->{code} $own->{severity} $own->{event} $own->{status}", 'INC-2026-0115-004 P4 declared declared',
+	'and it carries the code, severity, event and status of the new incident');
+
+$node->stop;
+done_testing();
