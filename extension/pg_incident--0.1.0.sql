@@ -294,6 +294,126 @@ CREATE TRIGGER incident_checklist_template_item_restore
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('checklist', 'item_no');
 
 ------------------------------------------------------------------------------
+-- Checklist sets: what an incident's checklists are
+------------------------------------------------------------------------------
+
+-- An incident's checklists are the templates for its severity as they stood
+-- when it was declared. Such a set of checklists is stored once, keyed by a
+-- hash of its content, and incidents refer to it: declaring writes no
+-- checklist rows at all, and later template edits do not change the
+-- checklists of incidents already declared. Ticks are rows of their own.
+
+CREATE TABLE @extschema@.incident_checklist_set (
+    id          text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{32}$'),
+    checklists  jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(checklists) = 'array'),
+    items       jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(items) = 'array'),
+    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+
+COMMENT ON TABLE @extschema@.incident_checklist_set IS
+'Immutable sets of checklists as copied from the templates, shared by the incidents declared while the templates stood so: checklists is a JSON array of {checklist, title, phase, sort_order}, items one of {checklist, item_no, item}; id is the md5 of the content. Read them through incident_checklist_items or incident_checklist(code).';
+
+CREATE FUNCTION @extschema@.incident__keep_existing_set()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- the key is a hash of the content: a set that exists is this very set
+    IF EXISTS (SELECT FROM @extschema@.incident_checklist_set s WHERE s.id = NEW.id) THEN
+        RETURN NULL;
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__keep_existing_set() IS
+'Internal trigger: inserting a checklist set that exists already (same content, same key) is a no-op, which is how pg_dump restores sets that CREATE EXTENSION made again.';
+
+CREATE TRIGGER incident_checklist_set_dedup
+    BEFORE INSERT ON @extschema@.incident_checklist_set
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__keep_existing_set();
+
+CREATE FUNCTION @extschema@.incident__store_set(checklists jsonb, items jsonb)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    set_id text := pg_catalog.md5(pg_catalog.jsonb_build_array(checklists, items)::text);
+BEGIN
+    INSERT INTO @extschema@.incident_checklist_set (id, checklists, items)
+    VALUES (set_id, checklists, items)
+    ON CONFLICT (id) DO NOTHING;
+    RETURN set_id;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__store_set(jsonb, jsonb) IS
+'Internal: stores a set of checklists unless it exists and returns its key.';
+
+CREATE TABLE @extschema@.incident_checklist_cache (
+    severity    text PRIMARY KEY REFERENCES @extschema@.incident_severity ON UPDATE CASCADE ON DELETE CASCADE,
+    set_id      text NOT NULL REFERENCES @extschema@.incident_checklist_set
+);
+
+COMMENT ON TABLE @extschema@.incident_checklist_cache IS
+'Internal: the checklist set that a declaration of each severity gets now; rebuilt whenever the templates change.';
+
+CREATE FUNCTION @extschema@.incident__template_items(severity text, OUT checklists jsonb, OUT items jsonb)
+LANGUAGE sql STABLE
+AS $$
+    WITH applicable AS (
+        SELECT t.checklist, t.title, t.phase, t.sort_order, i.item_no, i.item
+          FROM @extschema@.incident_checklist_template t
+          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
+         WHERE t.enabled AND i.enabled
+           AND incident__template_items.severity = ANY (t.severities)
+           AND (i.severities IS NULL OR incident__template_items.severity = ANY (i.severities))
+    )
+    SELECT (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', c.checklist, 'title', c.title, 'phase', c.phase, 'sort_order', c.sort_order)
+                ORDER BY c.sort_order, c.checklist), '[]')
+              FROM (SELECT DISTINCT a.checklist, a.title, a.phase, a.sort_order FROM applicable a) c),
+           (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', a.checklist, 'item_no', a.item_no, 'item', a.item)
+                ORDER BY a.sort_order, a.checklist, a.item_no), '[]')
+              FROM applicable a)
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__template_items(text) IS
+'Internal: the enabled checklist templates and items that apply to a severity, as the JSON arrays of a checklist set.';
+
+CREATE FUNCTION @extschema@.incident__rebuild_checklist_cache()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    INSERT INTO @extschema@.incident_checklist_cache AS c (severity, set_id)
+    SELECT s.severity, @extschema@.incident__store_set(t.checklists, t.items)
+      FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t
+    ON CONFLICT (severity) DO UPDATE SET set_id = excluded.set_id;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__rebuild_checklist_cache() IS
+'Internal trigger: points incident_checklist_cache at the current checklist set of each severity after any change to the checklist templates.';
+
+CREATE TRIGGER incident_checklist_template_cache
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
+CREATE TRIGGER incident_checklist_template_item_cache
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template_item
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
+
+INSERT INTO @extschema@.incident_checklist_cache (severity, set_id)
+SELECT s.severity, @extschema@.incident__store_set(t.checklists, t.items)
+  FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t;
+
+------------------------------------------------------------------------------
 -- Incidents and their timeline
 ------------------------------------------------------------------------------
 
@@ -325,6 +445,7 @@ CREATE TABLE @extschema@.incident (
     response_due        timestamptz NOT NULL,
     next_update_due     timestamptz,
     pir_due             timestamptz,
+    checklist_set       text NOT NULL REFERENCES @extschema@.incident_checklist_set,
     UNIQUE (day, day_seq),
     CHECK (started_at <= declared_at),
     CHECK ((status = 'declared') = (acknowledged_at IS NULL AND status NOT IN ('resolved', 'closed'))
@@ -343,6 +464,7 @@ COMMENT ON COLUMN @extschema@.incident.started_at IS 'When the impact began, if 
 COMMENT ON COLUMN @extschema@.incident.last_update_at IS 'Time of the last status update (incident_update).';
 COMMENT ON COLUMN @extschema@.incident.response_due IS 'Acknowledgement deadline: declared_at plus the severity''s response time.';
 COMMENT ON COLUMN @extschema@.incident.next_update_due IS 'When the next status update is due (cadence by severity, restarted by each update); NULL once resolved.';
+COMMENT ON COLUMN @extschema@.incident.checklist_set IS 'The incident''s checklists: the set copied from the templates for its severity when declared, grown when its severity changed.';
 COMMENT ON COLUMN @extschema@.incident.pir_due IS 'When the post-incident review is due: resolution plus 48 hours (P1/P2) or 1 week (P3/P4).';
 
 CREATE TABLE @extschema@.incident_day_counter (
@@ -409,21 +531,6 @@ ALTER TABLE @extschema@.incident_event ENABLE ALWAYS TRIGGER incident_event_no_t
 ALTER TABLE @extschema@.incident ENABLE ALWAYS TRIGGER incident_no_delete;
 ALTER TABLE @extschema@.incident ENABLE ALWAYS TRIGGER incident_no_truncate;
 
--- An incident's checklists are a copy of the templates for its severity, taken
--- when it is declared: one row per incident holding the items as a JSON array
--- (declaring copies one row, not fifty), and one row per tick. The arrays are
--- a few kilobytes: toast_tuple_target keeps them inline and uncompressed, so
--- a declaration neither decompresses the cached copy nor compresses its own.
-
-CREATE TABLE @extschema@.incident_checklist_snapshot (
-    incident_id bigint PRIMARY KEY REFERENCES @extschema@.incident,
-    checklists  jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(checklists) = 'array'),
-    items       jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(items) = 'array')
-) WITH (toast_tuple_target = 8160);
-
-COMMENT ON TABLE @extschema@.incident_checklist_snapshot IS
-'The checklists of each incident, copied from the templates for its severity when it was declared (and topped up when its severity changed): checklists is a JSON array of {checklist, title, phase, sort_order}, items one of {checklist, item_no, item}. Read them through incident_checklist_items or incident_checklist(code).';
-
 CREATE TABLE @extschema@.incident_checklist_tick (
     incident_id bigint NOT NULL REFERENCES @extschema@.incident,
     checklist   text NOT NULL,
@@ -435,68 +542,6 @@ CREATE TABLE @extschema@.incident_checklist_tick (
 
 COMMENT ON TABLE @extschema@.incident_checklist_tick IS
 'Who ticked which checklist item of which incident, and when (written by incident_checklist_tick).';
-
-CREATE TABLE @extschema@.incident_checklist_cache (
-    severity    text PRIMARY KEY REFERENCES @extschema@.incident_severity ON UPDATE CASCADE ON DELETE CASCADE,
-    checklists  jsonb NOT NULL,
-    items       jsonb NOT NULL
-) WITH (toast_tuple_target = 8160);
-
-COMMENT ON TABLE @extschema@.incident_checklist_cache IS
-'Internal: the enabled checklist templates and items for each severity, as the JSON arrays a declaration copies; rebuilt whenever the templates change.';
-
-CREATE FUNCTION @extschema@.incident__template_items(severity text, OUT checklists jsonb, OUT items jsonb)
-LANGUAGE sql STABLE
-AS $$
-    WITH applicable AS (
-        SELECT t.checklist, t.title, t.phase, t.sort_order, i.item_no, i.item
-          FROM @extschema@.incident_checklist_template t
-          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
-         WHERE t.enabled AND i.enabled
-           AND incident__template_items.severity = ANY (t.severities)
-           AND (i.severities IS NULL OR incident__template_items.severity = ANY (i.severities))
-    )
-    SELECT (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                'checklist', c.checklist, 'title', c.title, 'phase', c.phase, 'sort_order', c.sort_order)
-                ORDER BY c.sort_order, c.checklist), '[]')
-              FROM (SELECT DISTINCT a.checklist, a.title, a.phase, a.sort_order FROM applicable a) c),
-           (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                'checklist', a.checklist, 'item_no', a.item_no, 'item', a.item)
-                ORDER BY a.sort_order, a.checklist, a.item_no), '[]')
-              FROM applicable a)
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__template_items(text) IS
-'Internal: the enabled checklist templates and items that apply to a severity, as the JSON arrays stored per incident.';
-
-CREATE FUNCTION @extschema@.incident__rebuild_checklist_cache()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    DELETE FROM @extschema@.incident_checklist_cache;
-    INSERT INTO @extschema@.incident_checklist_cache (severity, checklists, items)
-    SELECT s.severity, t.checklists, t.items
-      FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t;
-    RETURN NULL;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__rebuild_checklist_cache() IS
-'Internal trigger: rebuilds incident_checklist_cache after any change to the checklist templates.';
-
-CREATE TRIGGER incident_checklist_template_cache
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
-CREATE TRIGGER incident_checklist_template_item_cache
-    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_checklist_template_item
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__rebuild_checklist_cache();
-
-INSERT INTO @extschema@.incident_checklist_cache (severity, checklists, items)
-SELECT s.severity, t.checklists, t.items
-  FROM @extschema@.incident_severity s, @extschema@.incident__template_items(s.severity) t;
 
 ------------------------------------------------------------------------------
 -- Internal helpers of the lifecycle functions
@@ -614,33 +659,36 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb) IS
 'Internal: appends a timeline event for the incident as it now stands (with recorded_by in details when the actor named is not the calling role) and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
 
-CREATE FUNCTION @extschema@.incident__add_checklists(inc @extschema@.incident)
-RETURNS void
+CREATE FUNCTION @extschema@.incident__merge_checklists(current_set text, severity text)
+RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    have @extschema@.incident_checklist_set;
+    add_ @extschema@.incident_checklist_set;
 BEGIN
-    -- PL/pgSQL rather than SQL: its plans are kept for the session, and this
-    -- runs in every declaration.
-    INSERT INTO @extschema@.incident_checklist_snapshot AS s (incident_id, checklists, items)
-    SELECT inc.id, c.checklists, c.items FROM @extschema@.incident_checklist_cache c WHERE c.severity = inc.severity
-    ON CONFLICT (incident_id) DO UPDATE
-       SET checklists = s.checklists || coalesce((
-               SELECT pg_catalog.jsonb_agg(n.c ORDER BY n.ord)
-                 FROM pg_catalog.jsonb_array_elements(excluded.checklists) WITH ORDINALITY AS n(c, ord)
-                WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(s.checklists) AS o(c)
-                                   WHERE o.c->'checklist' = n.c->'checklist')), '[]'),
-           items = s.items || coalesce((
-               SELECT pg_catalog.jsonb_agg(n.item ORDER BY n.ord)
-                 FROM pg_catalog.jsonb_array_elements(excluded.items) WITH ORDINALITY AS n(item, ord)
-                WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(s.items) AS o(item)
-                                   WHERE o.item->'checklist' = n.item->'checklist'
-                                     AND o.item->'item_no' = n.item->'item_no')), '[]');
+    SELECT * INTO have FROM @extschema@.incident_checklist_set s WHERE s.id = current_set;
+    SELECT s.* INTO add_ FROM @extschema@.incident_checklist_cache c
+      JOIN @extschema@.incident_checklist_set s ON s.id = c.set_id
+     WHERE c.severity = incident__merge_checklists.severity;
+    RETURN @extschema@.incident__store_set(
+        have.checklists || coalesce((
+            SELECT pg_catalog.jsonb_agg(n.c ORDER BY n.ord)
+              FROM pg_catalog.jsonb_array_elements(add_.checklists) WITH ORDINALITY AS n(c, ord)
+             WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(have.checklists) AS o(c)
+                                WHERE o.c->'checklist' = n.c->'checklist')), '[]'),
+        have.items || coalesce((
+            SELECT pg_catalog.jsonb_agg(n.item ORDER BY n.ord)
+              FROM pg_catalog.jsonb_array_elements(add_.items) WITH ORDINALITY AS n(item, ord)
+             WHERE NOT EXISTS (SELECT FROM pg_catalog.jsonb_array_elements(have.items) AS o(item)
+                                WHERE o.item->'checklist' = n.item->'checklist'
+                                  AND o.item->'item_no' = n.item->'item_no')), '[]'));
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident__add_checklists(@extschema@.incident) IS
-'Internal: copies the checklist items for the incident''s severity; for an incident that has checklists already, adds only the items it does not have.';
+COMMENT ON FUNCTION @extschema@.incident__merge_checklists(text, text) IS
+'Internal: the key of the checklist set that holds everything of current_set plus what the current templates of severity bring that it lacks.';
 
 ------------------------------------------------------------------------------
 -- Lifecycle
@@ -660,9 +708,11 @@ DECLARE
     actor text := @extschema@.incident_invoker();
     code_day date;
     seq int;
+    checklist_set_id text;
     wanted_severity text := @extschema@.incident_severity_normalize(incident_declare.severity);
 BEGIN
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = wanted_severity;
+    SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = wanted_severity;
     title := @extschema@.incident__require_text(title, 'title', 200);
     IF started_at > now_ THEN
         RAISE EXCEPTION 'invalid start time "%"', started_at
@@ -680,15 +730,14 @@ BEGIN
 
     INSERT INTO @extschema@.incident
         (code, day, day_seq, severity, status, title, description, declared_by,
-         started_at, declared_at, response_due, next_update_due)
+         started_at, declared_at, response_due, next_update_due, checklist_set)
     VALUES
         ('INC-' || pg_catalog.to_char(code_day, 'YYYY-MMDD') || '-'
                || CASE WHEN seq < 1000 THEN pg_catalog.lpad(seq::text, 3, '0') ELSE seq::text END,
          code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.regexp_replace(description, '^\s+|\s+$', '', 'g'), ''), actor,
-         coalesce(started_at, now_), now_, now_ + sev.response_time, now_ + sev.update_every)
+         coalesce(started_at, now_), now_, now_ + sev.response_time, now_ + sev.update_every, checklist_set_id)
     RETURNING * INTO inc;
 
-    PERFORM @extschema@.incident__add_checklists(inc);
     PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
         pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due));
     RETURN inc.code;
@@ -798,11 +847,11 @@ BEGIN
            response_due = i.declared_at + sev.response_time,
            next_update_due = CASE WHEN i.status IN ('resolved', 'closed') THEN NULL
                                   ELSE coalesce(i.last_update_at, i.declared_at) + sev.update_every END,
-           pir_due = i.resolved_at + sev.pir_due
+           pir_due = i.resolved_at + sev.pir_due,
+           checklist_set = @extschema@.incident__merge_checklists(i.checklist_set, sev.severity)
      WHERE i.id = inc.id
     RETURNING * INTO inc;
 
-    PERFORM @extschema@.incident__add_checklists(inc);
     PERFORM @extschema@.incident__event(inc, 'severity_changed', @extschema@.incident_invoker(), reason,
         pg_catalog.jsonb_build_object('from', old_severity, 'to', inc.severity,
                                       'response_due', inc.response_due, 'next_update_due', inc.next_update_due,
@@ -961,7 +1010,7 @@ SELECT i.code,
        t.done_at,
        t.done_by
   FROM @extschema@.incident i
-  JOIN @extschema@.incident_checklist_snapshot s ON s.incident_id = i.id
+  JOIN @extschema@.incident_checklist_set s ON s.id = i.checklist_set
  CROSS JOIN LATERAL pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
   LEFT JOIN LATERAL pg_catalog.jsonb_to_recordset(s.checklists) AS c(checklist text, title text, phase text, sort_order int)
          ON c.checklist = x.checklist
@@ -1004,9 +1053,9 @@ BEGIN
         PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final.');
     END IF;
     SELECT x.item INTO item_text
-      FROM @extschema@.incident_checklist_snapshot s,
+      FROM @extschema@.incident_checklist_set s,
            pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
-     WHERE s.incident_id = inc.id AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
+     WHERE s.id = inc.checklist_set AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
     IF item_text IS NULL THEN
         RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, incident_checklist_tick.checklist, coalesce(incident_checklist_tick.item::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
@@ -1113,7 +1162,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_day_counter', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_event_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_snapshot', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_set', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_checklist_tick', '');
 
 ------------------------------------------------------------------------------
@@ -1156,7 +1205,7 @@ $$;
 
 GRANT SELECT ON @extschema@.incident, @extschema@.incident_event, @extschema@.incident_severity,
                 @extschema@.incident_checklist_template, @extschema@.incident_checklist_template_item,
-                @extschema@.incident_checklist_snapshot, @extschema@.incident_checklist_tick,
+                @extschema@.incident_checklist_set, @extschema@.incident_checklist_tick,
                 @extschema@.incident_checklist_cache, @extschema@.incident_day_counter,
                 @extschema@.incident_dashboard, @extschema@.incident_timeline, @extschema@.incident_checklist_items
    TO incident_viewer;
