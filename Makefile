@@ -33,8 +33,18 @@ PROVE_TESTS  = $(sort $(wildcard test/t/*.pl))
 PROVE_FLAGS  = --timer
 
 PG_CONFIG   ?= pg_config
-PGXS        := $(shell $(PG_CONFIG) --pgxs)
+PGXS        := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
 include $(PGXS)
+else
+# No PostgreSQL development files yet: make test, make demo and make bench
+# install them; anything else needs them first.
+.DEFAULT_GOAL := no-pgxs
+no-pgxs all install:
+	@echo "pg_config not found: run 'make test' or 'make demo' as root (they install what is missing)," >&2
+	@echo "or install postgresql-server-dev-15 and libcurl4-openssl-dev." >&2
+	@exit 2
+endif
 
 # PGXS installs $(EXTENSION).control from the top folder; generate it.
 all: pg_incident.control

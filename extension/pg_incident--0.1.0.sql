@@ -118,6 +118,8 @@ COMMENT ON COLUMN @extschema@.incident_severity.response_time IS 'Time from decl
 COMMENT ON COLUMN @extschema@.incident_severity.update_every IS 'Status update cadence: the next update is due this long after the declaration or the last update.';
 COMMENT ON COLUMN @extschema@.incident_severity.pir_due IS 'Time after resolution within which the post-incident review is due.';
 COMMENT ON COLUMN @extschema@.incident_severity.page IS 'Whether the on-call engineer is paged at once (P1/P2) rather than ticketed (P3/P4).';
+COMMENT ON COLUMN @extschema@.incident_severity.examples IS 'The playbook''s examples of incidents of this level.';
+COMMENT ON COLUMN @extschema@.incident_severity.impact IS 'The playbook''s description of the business impact at this level.';
 COMMENT ON COLUMN @extschema@.incident_severity.is_default IS 'True while the row is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
 
 INSERT INTO @extschema@.incident_severity
@@ -157,21 +159,25 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     result text;
+    valid text;
 BEGIN
-    IF severity IS NULL OR pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN
-        RAISE EXCEPTION 'automatic severity classification is not available in this version'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(severity), 'NULL')),
-                  HINT = 'Give a severity: P1, P2, P3 or P4, or critical, high, medium or low.';
+    IF severity IS NULL THEN
+        RAISE EXCEPTION 'severity must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
     END IF;
     SELECT s.severity INTO result
       FROM @extschema@.incident_severity s
      WHERE s.severity = pg_catalog.upper(pg_catalog.btrim($1))
         OR s.name = pg_catalog.lower(pg_catalog.btrim($1));
     IF result IS NULL THEN
+        SELECT pg_catalog.format('Valid severities are %s, or %s.',
+                                 pg_catalog.string_agg(s.severity, ', ' ORDER BY s.severity),
+                                 pg_catalog.string_agg(s.name, ', ' ORDER BY s.severity))
+          INTO valid FROM @extschema@.incident_severity s;
         RAISE EXCEPTION 'invalid severity "%"', severity
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid severities are P1, P2, P3 and P4, or critical, high, medium and low.';
+                  HINT = valid;
     END IF;
     RETURN result;
 END
@@ -197,6 +203,9 @@ CREATE TABLE @extschema@.incident_checklist_template (
 
 COMMENT ON TABLE @extschema@.incident_checklist_template IS
 'Checklists of the playbook (initial assessment, team assembly, P1 response, investigation, root cause analysis, fix, recovery verification, closure): which severities get each one when an incident is declared. Editable by incident_admin; disable a checklist rather than deleting it so that pg_dump keeps the choice.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template.phase IS 'Playbook phase the checklist belongs to: detection, response, resolution or post_incident.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template.enabled IS 'Whether new incidents get this checklist; disable rather than delete so that pg_dump keeps the choice.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template.is_default IS 'True while the row is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
 COMMENT ON COLUMN @extschema@.incident_checklist_template.severities IS 'Severities whose incidents get this checklist.';
 COMMENT ON COLUMN @extschema@.incident_checklist_template.sort_order IS 'Order of the checklist in an incident''s checklist listing.';
 
@@ -212,6 +221,8 @@ CREATE TABLE @extschema@.incident_checklist_template_item (
 
 COMMENT ON TABLE @extschema@.incident_checklist_template_item IS
 'Items of each checklist template, in order. An item with severities set applies only to those (the playbook''s "Get approval from IC for P1/P2").';
+COMMENT ON COLUMN @extschema@.incident_checklist_template_item.enabled IS 'Whether new incidents get this item; disable rather than delete so that pg_dump keeps the choice.';
+COMMENT ON COLUMN @extschema@.incident_checklist_template_item.is_default IS 'True while the row is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
 COMMENT ON COLUMN @extschema@.incident_checklist_template_item.severities IS 'NULL: every severity of the checklist; otherwise only these.';
 
 INSERT INTO @extschema@.incident_checklist_template
@@ -307,7 +318,7 @@ CREATE TABLE @extschema@.incident_checklist_set (
     id          text PRIMARY KEY CHECK (id ~ '^[0-9a-f]{32}$'),
     checklists  jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(checklists) = 'array'),
     items       jsonb NOT NULL CHECK (pg_catalog.jsonb_typeof(items) = 'array'),
-    created_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+    created_at  timestamptz NOT NULL DEFAULT @extschema@.incident_now()
 );
 
 COMMENT ON TABLE @extschema@.incident_checklist_set IS
@@ -460,6 +471,7 @@ COMMENT ON COLUMN @extschema@.incident.code IS 'INC-YYYY-MMDD-NNN: the day of de
 COMMENT ON COLUMN @extschema@.incident.day IS 'The day part of the code.';
 COMMENT ON COLUMN @extschema@.incident.day_seq IS 'The number part of the code.';
 COMMENT ON COLUMN @extschema@.incident.status IS 'declared, acknowledged, investigating, identified, mitigating, monitoring, resolved or closed.';
+COMMENT ON COLUMN @extschema@.incident.declared_by IS 'The role that called incident_declare().';
 COMMENT ON COLUMN @extschema@.incident.started_at IS 'When the impact began, if known to be before the declaration (for time to detection); else the declaration time.';
 COMMENT ON COLUMN @extschema@.incident.last_update_at IS 'Time of the last status update (incident_update).';
 COMMENT ON COLUMN @extschema@.incident.response_due IS 'Acknowledgement deadline: declared_at plus the severity''s response time.';
@@ -474,6 +486,7 @@ CREATE TABLE @extschema@.incident_day_counter (
 
 COMMENT ON TABLE @extschema@.incident_day_counter IS
 'Last incident number given out per day. Declarations of the same day queue on its row, which keeps codes unique and gap-free: a rolled-back declaration gives its number back.';
+COMMENT ON COLUMN @extschema@.incident_day_counter.last_seq IS 'The NNN of the day''s last committed incident code.';
 
 CREATE TABLE @extschema@.incident_event (
     id          bigserial PRIMARY KEY,
@@ -494,6 +507,7 @@ COMMENT ON TABLE @extschema@.incident_event IS
 COMMENT ON COLUMN @extschema@.incident_event.kind IS 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved or closed.';
 COMMENT ON COLUMN @extschema@.incident_event.actor IS 'The role that made the call, or the responder named in it.';
 COMMENT ON COLUMN @extschema@.incident_event.status IS 'The incident''s status after the event.';
+COMMENT ON COLUMN @extschema@.incident_event.message IS 'Human text of the event: the title, the update or note, the root cause, the assignment, the checklist item.';
 COMMENT ON COLUMN @extschema@.incident_event.details IS 'Facts of the event as JSON: for example {"from": "P3", "to": "P1"} for a severity change.';
 
 CREATE FUNCTION @extschema@.incident__refuse_change()
@@ -510,7 +524,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__refuse_change() IS
-'Internal trigger: refuses UPDATE, DELETE and TRUNCATE on the timeline, and DELETE and TRUNCATE on incidents.';
+'Internal trigger: refuses UPDATE, DELETE and TRUNCATE on the timeline and on checklist ticks, and DELETE and TRUNCATE on incidents.';
 
 CREATE TRIGGER incident_event_append_only
     BEFORE UPDATE OR DELETE ON @extschema@.incident_event
@@ -541,7 +555,17 @@ CREATE TABLE @extschema@.incident_checklist_tick (
 );
 
 COMMENT ON TABLE @extschema@.incident_checklist_tick IS
-'Who ticked which checklist item of which incident, and when (written by incident_checklist_tick).';
+'Who ticked which checklist item of which incident, and when (written by incident_checklist_tick). Like the timeline, UPDATE, DELETE and TRUNCATE are refused.';
+COMMENT ON COLUMN @extschema@.incident_checklist_tick.done_by IS 'The responder named in the call (the calling role by default).';
+
+CREATE TRIGGER incident_checklist_tick_append_only
+    BEFORE UPDATE OR DELETE ON @extschema@.incident_checklist_tick
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__refuse_change();
+CREATE TRIGGER incident_checklist_tick_no_truncate
+    BEFORE TRUNCATE ON @extschema@.incident_checklist_tick
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__refuse_change();
+ALTER TABLE @extschema@.incident_checklist_tick ENABLE ALWAYS TRIGGER incident_checklist_tick_append_only;
+ALTER TABLE @extschema@.incident_checklist_tick ENABLE ALWAYS TRIGGER incident_checklist_tick_no_truncate;
 
 ------------------------------------------------------------------------------
 -- Internal helpers of the lifecycle functions
@@ -599,6 +623,11 @@ BEGIN
                   HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
     END IF;
     IF for_update THEN
+        IF pg_catalog.pg_is_in_recovery() THEN
+            RAISE EXCEPTION 'cannot change incident "%" on a standby server', wanted
+                USING ERRCODE = 'read_only_sql_transaction',
+                      HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
+        END IF;
         SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted FOR UPDATE;
     ELSE
         SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted;
@@ -709,8 +738,20 @@ DECLARE
     code_day date;
     seq int;
     checklist_set_id text;
-    wanted_severity text := @extschema@.incident_severity_normalize(incident_declare.severity);
+    wanted_severity text;
 BEGIN
+    IF incident_declare.severity IS NULL OR pg_catalog.lower(pg_catalog.btrim(incident_declare.severity)) = 'auto' THEN
+        RAISE EXCEPTION 'automatic severity classification is not available in this version'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(incident_declare.severity), 'NULL')),
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
+    END IF;
+    IF pg_catalog.pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot declare an incident on a standby server'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
+    END IF;
+    wanted_severity := @extschema@.incident_severity_normalize(incident_declare.severity);
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = wanted_severity;
     SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = wanted_severity;
     title := @extschema@.incident__require_text(title, 'title', 200);
@@ -1019,6 +1060,10 @@ SELECT i.code,
 
 COMMENT ON VIEW @extschema@.incident_checklist_items IS
 'One row per checklist item of every incident: the item as copied at declaration, and whether, when and by whom it was ticked.';
+COMMENT ON COLUMN @extschema@.incident_checklist_items.checklist_title IS 'The checklist''s title as it was when copied.';
+COMMENT ON COLUMN @extschema@.incident_checklist_items.sort_order IS 'Order of the checklist among the incident''s checklists.';
+COMMENT ON COLUMN @extschema@.incident_checklist_items.item_no IS 'Number of the item within its checklist, as incident_checklist_tick() takes it.';
+COMMENT ON COLUMN @extschema@.incident_checklist_items.done_by IS 'The responder who ticked the item.';
 
 CREATE FUNCTION @extschema@.incident_checklist(code text)
 RETURNS TABLE (checklist text, checklist_title text, phase text, item_no int, item text,
@@ -1057,14 +1102,14 @@ BEGIN
            pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
      WHERE s.id = inc.checklist_set AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
     IF item_text IS NULL THEN
-        RAISE EXCEPTION 'incident "%" has no checklist item "%" %', inc.code, incident_checklist_tick.checklist, coalesce(incident_checklist_tick.item::text, 'NULL')
+        RAISE EXCEPTION 'incident "%" has no item % in checklist "%"', inc.code, coalesce(incident_checklist_tick.item::text, 'NULL'), wanted
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item numbers.', inc.code);
     END IF;
     SELECT * INTO tick FROM @extschema@.incident_checklist_tick t
      WHERE t.incident_id = inc.id AND t.checklist = wanted AND t.item_no = incident_checklist_tick.item;
     IF tick.incident_id IS NOT NULL THEN
-        RAISE EXCEPTION 'checklist item "%" % of incident "%" is already ticked', wanted, incident_checklist_tick.item, inc.code
+        RAISE EXCEPTION 'item % in checklist "%" of incident "%" is already ticked', incident_checklist_tick.item, wanted, inc.code
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = pg_catalog.format('%s ticked it at %s.', tick.done_by, tick.done_at);
     END IF;
@@ -1128,6 +1173,8 @@ SELECT i.code,
 
 COMMENT ON VIEW @extschema@.incident_dashboard IS
 'Open incidents (not resolved), most severe and oldest first: severity, status, age, owner and roles, and each clock with its due time and state (ok, due_soon, breached).';
+COMMENT ON COLUMN @extschema@.incident_dashboard.severity_name IS 'The severity''s name from incident_severity (critical, high, medium, low).';
+COMMENT ON COLUMN @extschema@.incident_dashboard.age IS 'Time since the declaration, by incident_now().';
 COMMENT ON COLUMN @extschema@.incident_dashboard.owner IS 'The incident commander, or whoever acknowledged the incident while there is none.';
 COMMENT ON COLUMN @extschema@.incident_dashboard.response_state IS 'Acknowledgement clock: ok, due_soon or breached; once acknowledged, ok if in time and breached if late.';
 COMMENT ON COLUMN @extschema@.incident_dashboard.update_state IS 'Status update clock: ok, due_soon or breached.';
@@ -1149,6 +1196,12 @@ SELECT i.code,
 
 COMMENT ON VIEW @extschema@.incident_timeline IS
 'Every timeline event of every incident, in order, with the incident''s code, current severity and title.';
+COMMENT ON COLUMN @extschema@.incident_timeline.event_id IS 'The event''s id: events of an incident are in this order.';
+COMMENT ON COLUMN @extschema@.incident_timeline.kind IS 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved or closed.';
+COMMENT ON COLUMN @extschema@.incident_timeline.actor IS 'The role that made the call, or the responder named in it (then details.recorded_by names the caller).';
+COMMENT ON COLUMN @extschema@.incident_timeline.status IS 'The incident''s status after the event.';
+COMMENT ON COLUMN @extschema@.incident_timeline.details IS 'Facts of the event as JSON, such as {"from": "P3", "to": "P1"} for a severity change.';
+COMMENT ON COLUMN @extschema@.incident_timeline.severity IS 'The incident''s current severity, not the one at the time of the event (see severity_changed events).';
 
 ------------------------------------------------------------------------------
 -- pg_dump keeps users' data

@@ -16,6 +16,8 @@ SELECT incident_declare('P3', 'Closed one') AS closed_code \gset
 SELECT incident_resolve(:'closed_code');
 SELECT incident_close(:'closed_code');
 
+SELECT incident_checklist_tick(:'open_code', 'investigation', 1);
+
 CREATE TEMP TABLE written AS
 SELECT (SELECT count(*) FROM incident) AS incidents,
        (SELECT count(*) FROM incident_event) AS events,
@@ -111,6 +113,10 @@ SELECT incident_set_severity(:'open_code', 'high', 'same');
 \echo :LAST_ERROR_SQLSTATE
 SELECT incident_set_severity(:'open_code', 'P1', NULL);
 \echo :LAST_ERROR_SQLSTATE
+SELECT incident_set_severity(:'open_code', NULL, 'worse');
+\echo :LAST_ERROR_SQLSTATE
+SELECT incident_set_severity(:'open_code', 'auto', 'worse');
+\echo :LAST_ERROR_SQLSTATE
 SELECT incident_set_severity(:'closed_code', 'P1', 'worse than thought');
 \echo :LAST_ERROR_SQLSTATE
 
@@ -145,6 +151,13 @@ TRUNCATE incident_event CASCADE;
 \echo :LAST_ERROR_SQLSTATE
 DELETE FROM incident WHERE code = :'closed_code';
 \echo :LAST_ERROR_SQLSTATE
+DELETE FROM incident_checklist_tick;
+\echo :LAST_ERROR_SQLSTATE
+-- not even in replication mode
+SET session_replication_role = replica;
+DELETE FROM incident_event;
+\echo :LAST_ERROR_SQLSTATE
+RESET session_replication_role;
 TRUNCATE incident CASCADE;
 \echo :LAST_ERROR_SQLSTATE
 
