@@ -649,15 +649,24 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    facts text;
 BEGIN
+    facts := CASE
+        WHEN inc.status = 'closed' THEN pg_catalog.format('It was closed by %s at %s.', inc.closed_by, inc.closed_at)
+        WHEN inc.status = 'resolved' THEN pg_catalog.format('It was resolved by %s at %s.', inc.resolved_by, inc.resolved_at)
+        WHEN inc.status = 'declared' THEN pg_catalog.format('It was declared by %s at %s and nobody has acknowledged it.', inc.declared_by, inc.declared_at)
+        ELSE pg_catalog.format('It was acknowledged by %s at %s.', inc.acknowledged_by, inc.acknowledged_at)
+    END;
     RAISE EXCEPTION 'cannot % incident "%" because it is %', action, inc.code, inc.status
         USING ERRCODE = 'object_not_in_prerequisite_state',
+              DETAIL = facts,
               HINT = hint;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__refuse(@extschema@.incident, text, text) IS
-'Internal: the error for a transition the state machine does not allow.';
+'Internal: the error for a transition the state machine does not allow, with the facts of the incident''s state as detail and hint as the suggestion.';
 
 CREATE FUNCTION @extschema@.incident__event(inc @extschema@.incident, kind text, actor text,
                                             message text DEFAULT NULL, details jsonb DEFAULT '{}')
@@ -801,9 +810,9 @@ BEGIN
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status <> 'declared' THEN
         PERFORM @extschema@.incident__refuse(inc, 'acknowledge',
-            CASE WHEN inc.acknowledged_at IS NOT NULL
-                 THEN pg_catalog.format('It was acknowledged by %s at %s.', inc.acknowledged_by, inc.acknowledged_at)
-                 ELSE 'Only a declared incident can be acknowledged.' END);
+            CASE WHEN inc.status IN ('resolved', 'closed')
+                 THEN 'Add a note with incident_note() instead.'
+                 ELSE 'Post progress with incident_update() instead.' END);
     END IF;
 
     UPDATE @extschema@.incident i
@@ -842,7 +851,7 @@ BEGIN
     IF inc.status = 'declared' THEN
         PERFORM @extschema@.incident__refuse(inc, 'update', 'Acknowledge it first with incident_acknowledge().');
     ELSIF inc.status IN ('resolved', 'closed') THEN
-        PERFORM @extschema@.incident__refuse(inc, 'update', 'Updates are for open incidents; add a note with incident_note() instead.');
+        PERFORM @extschema@.incident__refuse(inc, 'update', 'Add a note with incident_note() instead.');
     END IF;
 
     SELECT s.update_every INTO cadence FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
@@ -875,7 +884,7 @@ BEGIN
      WHERE s.severity = (SELECT @extschema@.incident_severity_normalize(incident_set_severity.severity));
     reason := @extschema@.incident__require_text(reason, 'reason', 10000);
     IF inc.status = 'closed' THEN
-        PERFORM @extschema@.incident__refuse(inc, 'change the severity of', 'A closed incident is final.');
+        PERFORM @extschema@.incident__refuse(inc, 'change the severity of', 'A closed incident is final; add a note with incident_note() to correct the record.');
     END IF;
     IF sev.severity = old_severity THEN
         RAISE EXCEPTION 'incident "%" is already %', inc.code, old_severity
@@ -922,7 +931,7 @@ BEGIN
     END IF;
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status = 'closed' THEN
-        PERFORM @extschema@.incident__refuse(inc, 'assign roles on', 'A closed incident is final.');
+        PERFORM @extschema@.incident__refuse(inc, 'assign roles on', 'A closed incident is final; add a note with incident_note() to correct the record.');
     END IF;
 
     previous := CASE wanted_role WHEN 'incident_commander' THEN inc.incident_commander
@@ -985,7 +994,9 @@ BEGIN
     END IF;
     IF inc.status IN ('resolved', 'closed') THEN
         PERFORM @extschema@.incident__refuse(inc, 'resolve',
-            pg_catalog.format('It was resolved by %s at %s.', inc.resolved_by, inc.resolved_at));
+            CASE WHEN inc.status = 'resolved'
+                 THEN 'Add a note with incident_note(), or close it with incident_close().'
+                 ELSE 'Add a note with incident_note() instead.' END);
     END IF;
 
     SELECT s.pir_due INTO pir FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
@@ -1018,7 +1029,8 @@ DECLARE
 BEGIN
     IF inc.status <> 'resolved' THEN
         PERFORM @extschema@.incident__refuse(inc, 'close',
-            CASE WHEN inc.status = 'closed' THEN pg_catalog.format('It was closed by %s at %s.', inc.closed_by, inc.closed_at)
+            CASE WHEN inc.status = 'closed'
+                 THEN 'A closed incident is final; add a note with incident_note() to correct the record.'
                  ELSE 'Resolve it first with incident_resolve().' END);
     END IF;
 
@@ -1072,7 +1084,8 @@ LANGUAGE sql STABLE
 AS $$
     SELECT c.checklist, c.checklist_title, c.phase, c.item_no, c.item, c.done, c.done_at, c.done_by
       FROM @extschema@.incident_checklist_items c
-     WHERE c.code = (@extschema@.incident__find(incident_checklist.code, false)).code
+     -- a scalar subquery, so that the lookup runs once and the filter uses the index on code
+     WHERE c.code = (SELECT (@extschema@.incident__find(incident_checklist.code, false)).code)
      ORDER BY c.sort_order, c.checklist, c.item_no
 $$;
 
@@ -1095,7 +1108,7 @@ DECLARE
 BEGIN
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status = 'closed' THEN
-        PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final.');
+        PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final; add a note with incident_note() to correct the record.');
     END IF;
     SELECT x.item INTO item_text
       FROM @extschema@.incident_checklist_set s,

@@ -90,3 +90,119 @@ copy_tree_for() {
 	chown -R "$user": "$dst"
 	echo "$dst"
 }
+
+# ---- throw-away clusters (test/demo, test/bench/run) ----
+#
+# cluster_start BINDIR [SETTING...] initdb's a cluster in a fresh folder under
+# /tmp, with its unix socket in that same private folder, listen_addresses = ''
+# (no TCP at all), a port that is neither 5432 nor a port something listens on,
+# shared_preload_libraries = 'pg_incident' and each SETTING ("name = value")
+# appended to postgresql.conf; starts it, and exports PGHOST, PGPORT, PGUSER and
+# PGDATABASE (postgres) for psql, pgbench and the like. It sets traps on EXIT,
+# HUP, INT and TERM so that the cluster is stopped and its folder removed
+# however the script ends; a caller with cleanup of its own puts it in
+# CLUSTER_ON_EXIT (a command run after the cluster is gone) instead of setting
+# its own EXIT trap. Not as root: PostgreSQL refuses to run as root.
+
+CLUSTER_DIR=""
+CLUSTER_BINDIR=""
+CLUSTER_PID=""
+CLUSTER_ON_EXIT=${CLUSTER_ON_EXIT:-}
+
+# port_in_use PORT: true if something listens on TCP PORT (IPv4 or IPv6).
+port_in_use() {
+	local hex f
+	hex=$(printf '%04X' "$1")
+	for f in /proc/net/tcp /proc/net/tcp6; do
+		[ -r "$f" ] || continue
+		# local_address is field 2 (ADDR:PORT), st is field 4 (0A = LISTEN)
+		awk -v p=":$hex" 'NR > 1 && $4 == "0A" && substr($2, length($2) - 4) == p { found = 1 } END { exit !found }' "$f" && return 0
+	done
+	return 1
+}
+
+# free_port: a port in 20000..59999 that nothing listens on.
+free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port_in_use "$p" || { echo "$p"; return 0; }
+	done
+	die "could not find a free port"
+}
+
+# cluster_stop: stop the throw-away cluster (fast, then immediate; with
+# signals if pg_ctl cannot) and remove its folder; safe to call twice and when
+# none was started.
+cluster_stop() {
+	local pid i
+	[ -n "$CLUSTER_DIR" ] || return 0
+	if [ -f "$CLUSTER_DIR/data/postmaster.pid" ]; then
+		if ! "$CLUSTER_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m fast -w -t 60 stop >/dev/null 2>&1 &&
+			! "$CLUSTER_BINDIR/pg_ctl" -D "$CLUSTER_DIR/data" -m immediate -w -t 60 stop >/dev/null 2>&1; then
+			# pg_ctl failed or is gone: SIGQUIT is an immediate shutdown
+			pid=$(head -n 1 "$CLUSTER_DIR/data/postmaster.pid" 2>/dev/null)
+			# only if that process is this cluster's postmaster (not a reused pid)
+			tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "-D $CLUSTER_DIR/data" || pid=""
+			if [ -n "$pid" ] && kill -QUIT "$pid" 2>/dev/null; then
+				for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			fi
+			if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+				say "warning: could not stop the cluster in $CLUSTER_DIR (postmaster $pid); left it in place"
+				CLUSTER_DIR=""
+				return 1
+			fi
+		fi
+	fi
+	[ -n "$CLUSTER_PID" ] && wait "$CLUSTER_PID" 2>/dev/null
+	rm -rf "$CLUSTER_DIR"
+	CLUSTER_DIR="" CLUSTER_PID=""
+}
+
+# cluster__on_exit: the EXIT trap of a script that started a cluster.
+cluster__on_exit() {
+	local rc=$?
+	trap - EXIT HUP INT TERM
+	cluster_stop
+	[ -n "$CLUSTER_ON_EXIT" ] && eval "$CLUSTER_ON_EXIT"
+	exit $rc
+}
+
+cluster_start() {
+	local bindir=$1 port s i
+	shift
+	[ "$(id -u)" -ne 0 ] || die "cluster_start: PostgreSQL does not run as root"
+	[ -z "$CLUSTER_DIR" ] || die "cluster_start: a cluster is already running in $CLUSTER_DIR"
+	CLUSTER_BINDIR=$bindir
+	trap cluster__on_exit EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	CLUSTER_DIR=$(mktemp -d /tmp/pg_incident_cluster.XXXXXX) || die "could not create a folder for the cluster"
+	chmod 700 "$CLUSTER_DIR"
+	"$bindir/initdb" -D "$CLUSTER_DIR/data" -U "$(id -un)" -A trust -E UTF8 --no-locale \
+		--no-sync >"$CLUSTER_DIR/initdb.log" 2>&1 || { cat "$CLUSTER_DIR/initdb.log" >&2; die "initdb failed"; }
+	port=$(free_port)
+	{
+		echo "# throw-away cluster of test/lib.sh cluster_start"
+		echo "listen_addresses = ''"
+		echo "port = $port"
+		echo "unix_socket_directories = '$CLUSTER_DIR'"
+		echo "shared_preload_libraries = 'pg_incident'"
+		for s in "$@"; do echo "$s"; done
+	} >>"$CLUSTER_DIR/data/postgresql.conf"
+	# The postmaster is this shell's child (not pg_ctl's, which would leave it
+	# to init), so that cluster_stop reaps it and leaves no zombie behind.
+	"$bindir/postgres" -D "$CLUSTER_DIR/data" </dev/null >"$CLUSTER_DIR/server.log" 2>&1 &
+	CLUSTER_PID=$!
+	for i in $(seq 1 600); do
+		"$bindir/pg_isready" -q -h "$CLUSTER_DIR" -p "$port" && break
+		if ! kill -0 "$CLUSTER_PID" 2>/dev/null || [ "$i" -eq 600 ]; then
+			cat "$CLUSTER_DIR/server.log" >&2
+			die "the throw-away cluster did not start"
+		fi
+		sleep 0.1
+	done
+	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=$(id -un) PGDATABASE=postgres
+	unset PGSERVICE PGPASSWORD PGOPTIONS PGHOSTADDR
+}

@@ -1,0 +1,257 @@
+-- test/demo.sql: the scripted walk of `make demo` (run by test/demo).
+--
+-- One P1 incident, "Website completely down - 500 errors" (the playbook's own
+-- example), from declaration to closure, as its responders would type it in
+-- psql. Three responders from the playbook's rotation act through their own
+-- roles, members of incident_responder, so the timeline records who did what.
+-- The superuser-only test clock pg_incident.clock moves time forward between
+-- the steps; each step therefore starts with
+--     RESET ROLE; SET pg_incident.clock = '...'; SET ROLE "someone";
+-- Run with psql -X -q -v ON_ERROR_STOP=1: the first error stops the walk.
+
+\set ON_ERROR_STOP 1
+\pset pager off
+\pset null '-'
+\pset footer on
+
+-- What the dashboard shows: the clocks as local wall-clock times.
+\set dashboard 'SELECT code, severity AS sev, status, to_char(age, ''HH24:MI'') AS age, owner, to_char(response_due, ''HH24:MI'') AS ack_due, response_state AS ack_clock, to_char(next_update_due, ''HH24:MI'') AS update_due, update_state AS update_clock FROM incident_dashboard;'
+
+\echo '=============================================================================='
+\echo ' pg_incident demo: a P1 incident, from declaration to closure'
+\echo ' (the playbook: Phase 1 detection, Phase 2 response, Phase 3 resolution,'
+\echo '  Phase 4 post-incident; times are Asia/Riyadh, set by the test clock)'
+\echo '=============================================================================='
+\echo
+
+\echo '-- Setup: the incident day and all times are taken in Asia/Riyadh'
+\echo 'SET TimeZone = ''Asia/Riyadh''; SET pg_incident.timezone = ''Asia/Riyadh'';'
+SET TimeZone = 'Asia/Riyadh';
+SET pg_incident.timezone = 'Asia/Riyadh';
+
+\echo
+\echo '-- Setup: CREATE EXTENSION pg_incident, and three responders (roles in incident_responder)'
+CREATE EXTENSION pg_incident;
+CREATE ROLE "john.doe" IN ROLE incident_responder;        -- on-call primary, lead developer
+CREATE ROLE "ahmed.alrashid" IN ROLE incident_responder;  -- system administrator
+CREATE ROLE "sarah.johnson" IN ROLE incident_responder;   -- business owner
+SELECT extname, extversion FROM pg_extension WHERE extname = 'pg_incident';
+SELECT severity, name, response_time, update_every, pir_due, page FROM incident_severity ORDER BY severity;
+
+\echo
+\echo '=============================================================================='
+\echo ' Phase 1: detection and declaration'
+\echo '=============================================================================='
+\echo '-- 14:27  every page of the website starts returning HTTP 500'
+\echo '-- 14:30  john.doe (on call) declares it, as the playbook example does:'
+\echo '--        incident_declare(''critical'', ''Website completely down - 500 errors'', ...)'
+\echo '--        ''critical'' is P1: acknowledge within 15 minutes, an update every 15 minutes'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:30:00+03'; SET ROLE "john.doe";
+LISTEN pg_incident;
+SELECT incident_declare('critical', 'Website completely down - 500 errors',
+                        'Monitoring: every page returns HTTP 500; users cannot browse or submit leads.',
+                        started_at => '2026-01-15 14:27:00+03') AS code \gset
+UNLISTEN pg_incident;
+\echo '-- (the line above is the NOTIFY pg_incident that every timeline event sends)'
+\echo
+\echo 'declared incident' :code
+\x on
+SELECT code, severity, status, title, description, declared_by, started_at, declared_at,
+       response_due, next_update_due
+  FROM incident WHERE code = :'code';
+\x off
+
+\echo
+\echo '-- 14:30  the dashboard: one open P1, both clocks running'
+:dashboard
+
+\echo
+\echo '-- 14:33  initial assessment (5 minutes): john.doe ticks the playbook''s checklist'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:33:00+03'; SET ROLE "john.doe";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('team_assembly', 1), ('initial_assessment', 1), ('initial_assessment', 2), ('initial_assessment', 4)) AS v(checklist, item_no);
+
+\echo
+\echo '=============================================================================='
+\echo ' Phase 2: response and mitigation'
+\echo '=============================================================================='
+\echo '-- 14:36 (+6 min)  john.doe acknowledges: the response clock stops, met in time'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:36:00+03'; SET ROLE "john.doe";
+SELECT incident_acknowledge(:'code') AS status;
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('p1_response', 1)) AS v(checklist, item_no);
+
+\echo
+\echo '-- 14:37  team assembly: the playbook''s three roles'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:37:00+03'; SET ROLE "john.doe";
+SELECT incident_assign(:'code', 'incident_commander', 'ahmed.alrashid') AS status;
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('team_assembly', 2)) AS v(checklist, item_no);
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:38:00+03'; SET ROLE "ahmed.alrashid";
+SELECT incident_assign(:'code', 'technical_lead', 'john.doe') AS status;
+SELECT incident_assign(:'code', 'communications_lead', 'sarah.johnson') AS status;
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('team_assembly', 3), ('team_assembly', 4)) AS v(checklist, item_no);
+
+\echo
+\echo '-- 14:40  P1 response checklist: war room open, stakeholders notified, status page updated'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:40:00+03'; SET ROLE "sarah.johnson";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('p1_response', 2), ('p1_response', 3), ('p1_response', 6)) AS v(checklist, item_no);
+
+\echo
+\echo '-- 14:42  the checklists so far: progress per checklist, then the ones being worked'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:42:00+03'; SET ROLE "ahmed.alrashid";
+SELECT checklist, checklist_title AS title, phase, count(*) FILTER (WHERE done) AS done, count(*) AS items
+  FROM incident_checklist(:'code') WITH ORDINALITY AS c
+ GROUP BY checklist, checklist_title, phase
+ ORDER BY min(c.ordinality);
+SELECT checklist, item_no AS "#", item, CASE WHEN done THEN 'x' ELSE ' ' END AS done,
+       to_char(done_at, 'HH24:MI') AS at, done_by
+  FROM incident_checklist(:'code')
+ WHERE checklist IN ('initial_assessment', 'team_assembly', 'p1_response');
+
+\echo
+\echo '-- 14:42  the dashboard: acknowledged in time (ok); the first update is due at 14:45 (due_soon)'
+:dashboard
+
+\echo
+\echo '-- 14:44 (+14 min)  sarah.johnson posts the first status update: investigating'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:44:00+03'; SET ROLE "sarah.johnson";
+SELECT incident_update(:'code', 'investigating',
+    'All pages return HTTP 500 since 14:27. Release v2.14.0 went out at 14:20 and is the first suspect. Next update by 14:59.') AS status;
+
+\echo
+\echo '-- 14:50-14:52  the technical lead investigates and notes what he found'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:50:00+03'; SET ROLE "john.doe";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('p1_response', 4), ('investigation', 1), ('investigation', 2), ('investigation', 3)) AS v(checklist, item_no);
+RESET ROLE; SET pg_incident.clock = '2026-01-15 14:52:00+03'; SET ROLE "john.doe";
+SELECT incident_note(:'code',
+    'Error log: relation "leads_v2" does not exist. v2.14.0 reads a table its migration was meant to create; the migration never ran.') AS status;
+
+\echo
+\echo '-- 15:01 (+31 min)  the dashboard: the next update was due at 14:59 and is late (breached)'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:01:00+03'; SET ROLE "ahmed.alrashid";
+:dashboard
+
+\echo
+\echo '-- 15:01  sarah.johnson posts the second update: identified (the update clock restarts)'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:01:00+03'; SET ROLE "sarah.johnson";
+SELECT incident_update(:'code', 'identified',
+    'Cause found: release v2.14.0 needs a database migration that did not run. Rolling back to v2.13.2. Next update by 15:16.') AS status;
+
+\echo
+\echo '=============================================================================='
+\echo ' Phase 3: resolution and recovery'
+\echo '=============================================================================='
+\echo '-- 15:03-15:06  fix: approved by the IC, rolled back, watched'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:03:00+03'; SET ROLE "ahmed.alrashid";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no, 'john.doe') AS status
+  FROM (VALUES ('fix', 1), ('fix', 2)) AS v(checklist, item_no);
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('fix', 4)) AS v(checklist, item_no);
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:06:00+03'; SET ROLE "john.doe";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('p1_response', 5), ('fix', 5), ('fix', 6)) AS v(checklist, item_no);
+
+\echo
+\echo '-- 15:08 (+38 min)  third update: monitoring'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:08:00+03'; SET ROLE "sarah.johnson";
+SELECT incident_update(:'code', 'monitoring',
+    'Rolled back to v2.13.2 at 15:06. Pages load again and the error rate is back to baseline; watching for 5 minutes. Next update by 15:23.') AS status;
+:dashboard
+
+\echo
+\echo '-- 15:12  recovery verification'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:12:00+03'; SET ROLE "john.doe";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('fix', 7), ('recovery_verification', 1), ('recovery_verification', 2), ('recovery_verification', 3), ('recovery_verification', 4), ('recovery_verification', 5)) AS v(checklist, item_no);
+
+\echo
+\echo '-- 15:14 (+44 min)  the incident commander resolves it, with the root cause'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 15:14:00+03'; SET ROLE "ahmed.alrashid";
+SELECT incident_resolve(:'code',
+    'Release v2.14.0 was deployed before its database migration (create table leads_v2) had run, so every page failed with HTTP 500. Rolled back to v2.13.2; the release pipeline will run migrations before the deploy step.') AS status;
+
+\echo
+\echo '-- 15:14  the dashboard lists open incidents only: it is empty again'
+:dashboard
+
+\echo
+\echo '-- 15:14  the incident''s clocks: acknowledged in 6 minutes, resolved in 44 (47 since impact began);'
+\echo '--        the post-incident review is due within 48 hours'
+SELECT code, status,
+       acknowledged_at - declared_at AS time_to_ack,
+       resolved_at - declared_at AS time_to_resolve,
+       resolved_at - started_at AS customer_impact,
+       to_char(pir_due, 'YYYY-MM-DD HH24:MI') AS pir_due
+  FROM incident WHERE code = :'code';
+
+\echo
+\echo '=============================================================================='
+\echo ' Phase 4: post-incident activities'
+\echo '=============================================================================='
+\echo '-- 16:00  closure checklist, then incident_close'
+RESET ROLE; SET pg_incident.clock = '2026-01-15 16:00:00+03'; SET ROLE "sarah.johnson";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('closure', 1), ('closure', 2), ('closure', 3), ('closure', 4), ('closure', 5)) AS v(checklist, item_no);
+RESET ROLE; SET pg_incident.clock = '2026-01-15 16:02:00+03'; SET ROLE "ahmed.alrashid";
+SELECT v.checklist, v.item_no AS "#",
+       (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+  FROM (VALUES ('closure', 6)) AS v(checklist, item_no);
+SELECT incident_close(:'code') AS status;
+
+\echo
+\echo '-- a closed incident is final: resolving it again is refused (the error is expected)'
+\set ON_ERROR_STOP 0
+\set SHOW_CONTEXT never
+SELECT incident_resolve(:'code');
+\set ON_ERROR_STOP 1
+\set SHOW_CONTEXT errors
+\if :ERROR
+\else
+DO $$ BEGIN RAISE EXCEPTION 'demo: resolving a closed incident was not refused'; END $$;
+\endif
+
+\echo
+\echo '-- incident_dashboard (open incidents): none'
+SELECT * FROM incident_dashboard;
+
+\echo
+\echo '-- incident_timeline: everything that happened, in order, with who did it'
+SELECT to_char(at, 'HH24:MI') AS at, kind, actor, status,
+       CASE WHEN length(message) > 72 THEN left(message, 69) || '...' ELSE message END AS message
+  FROM incident_timeline WHERE code = :'code'
+ ORDER BY event_id;
+
+\echo
+\echo '-- the same timeline, counted by kind of event'
+SELECT kind, count(*) AS events FROM incident_timeline WHERE code = :'code'
+ GROUP BY kind ORDER BY min(event_id);
+
+RESET ROLE;
+RESET pg_incident.clock;
