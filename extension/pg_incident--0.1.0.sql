@@ -728,6 +728,44 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__merge_checklists(text, text) IS
 'Internal: the key of the checklist set that holds everything of current_set plus what the current templates of severity bring that it lacks.';
 
+CREATE FUNCTION @extschema@.incident__deadline(severity text, clock text, start timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sev @extschema@.incident_severity;
+BEGIN
+    SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = incident__deadline.severity;
+    RETURN start + CASE clock WHEN 'response' THEN sev.response_time
+                              WHEN 'update' THEN sev.update_every
+                              WHEN 'pir' THEN sev.pir_due END;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__deadline(text, text, timestamptz) IS
+'Internal: when a clock (response, update or pir) of an incident of this severity started at start falls due. Every lifecycle function computes its deadlines here.';
+
+CREATE FUNCTION @extschema@.incident__choose_severity(severity text, title text, description text,
+                                                      OUT chosen text, OUT why jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF severity IS NULL OR pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN
+        RAISE EXCEPTION 'automatic severity classification is not available in this version'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(severity), 'NULL')),
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
+    END IF;
+    chosen := @extschema@.incident_severity_normalize(severity);
+    why := NULL;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__choose_severity(text, text, text) IS
+'Internal: the severity a declaration gets from what the caller gave, and why when it was not given outright.';
+
 ------------------------------------------------------------------------------
 -- Lifecycle
 ------------------------------------------------------------------------------
@@ -747,23 +785,19 @@ DECLARE
     code_day date;
     seq int;
     checklist_set_id text;
-    wanted_severity text;
+    choice record;
+    response_due timestamptz;
+    update_due timestamptz;
 BEGIN
-    IF incident_declare.severity IS NULL OR pg_catalog.lower(pg_catalog.btrim(incident_declare.severity)) = 'auto' THEN
-        RAISE EXCEPTION 'automatic severity classification is not available in this version'
-            USING ERRCODE = 'feature_not_supported',
-                  DETAIL = pg_catalog.format('The severity given was %s.', coalesce(pg_catalog.quote_literal(incident_declare.severity), 'NULL')),
-                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
-    END IF;
     IF pg_catalog.pg_is_in_recovery() THEN
         RAISE EXCEPTION 'cannot declare an incident on a standby server'
             USING ERRCODE = 'read_only_sql_transaction',
                   HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
     END IF;
-    wanted_severity := @extschema@.incident_severity_normalize(incident_declare.severity);
-    SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = wanted_severity;
-    SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = wanted_severity;
     title := @extschema@.incident__require_text(title, 'title', 200);
+    SELECT * INTO choice FROM @extschema@.incident__choose_severity(incident_declare.severity, title, description);
+    SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = choice.chosen;
+    SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = choice.chosen;
     IF started_at > now_ THEN
         RAISE EXCEPTION 'invalid start time "%"', started_at
             USING ERRCODE = 'invalid_parameter_value',
@@ -771,6 +805,9 @@ BEGIN
                   HINT = 'Give the time the impact began, or leave started_at out.';
     END IF;
 
+    -- everything that needs no number is worked out before taking one
+    response_due := @extschema@.incident__deadline(sev.severity, 'response', now_);
+    update_due := @extschema@.incident__deadline(sev.severity, 'update', now_);
     code_day := (now_ AT TIME ZONE @extschema@.incident_timezone())::date;
     -- Same-day declarations queue here until this transaction ends; a rollback
     -- gives the number back, so codes stay gap-free.
@@ -785,11 +822,12 @@ BEGIN
         ('INC-' || pg_catalog.to_char(code_day, 'YYYY-MMDD') || '-'
                || CASE WHEN seq < 1000 THEN pg_catalog.lpad(seq::text, 3, '0') ELSE seq::text END,
          code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.regexp_replace(description, '^\s+|\s+$', '', 'g'), ''), actor,
-         coalesce(started_at, now_), now_, now_ + sev.response_time, now_ + sev.update_every, checklist_set_id)
+         coalesce(started_at, now_), now_, response_due, update_due, checklist_set_id)
     RETURNING * INTO inc;
 
     PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
-        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due));
+        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due)
+        || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END);
     RETURN inc.code;
 END
 $$;
@@ -840,7 +878,6 @@ DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
     now_ timestamptz := @extschema@.incident_now();
     new_status text := pg_catalog.lower(@extschema@.incident__require_text(incident_update.status, 'status', 100));
-    cadence interval;
 BEGIN
     IF new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
         RAISE EXCEPTION 'invalid status "%"', incident_update.status
@@ -854,9 +891,9 @@ BEGIN
         PERFORM @extschema@.incident__refuse(inc, 'update', 'Add a note with incident_note() instead.');
     END IF;
 
-    SELECT s.update_every INTO cadence FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
     UPDATE @extschema@.incident i
-       SET status = new_status, last_update_at = now_, next_update_due = now_ + cadence
+       SET status = new_status, last_update_at = now_,
+           next_update_due = @extschema@.incident__deadline(i.severity, 'update', now_)
      WHERE i.id = inc.id
     RETURNING * INTO inc;
 
@@ -894,10 +931,11 @@ BEGIN
 
     UPDATE @extschema@.incident i
        SET severity = sev.severity,
-           response_due = i.declared_at + sev.response_time,
+           response_due = @extschema@.incident__deadline(sev.severity, 'response', i.declared_at),
            next_update_due = CASE WHEN i.status IN ('resolved', 'closed') THEN NULL
-                                  ELSE coalesce(i.last_update_at, i.declared_at) + sev.update_every END,
-           pir_due = i.resolved_at + sev.pir_due,
+                                  ELSE @extschema@.incident__deadline(sev.severity, 'update',
+                                                                     coalesce(i.last_update_at, i.declared_at)) END,
+           pir_due = @extschema@.incident__deadline(sev.severity, 'pir', i.resolved_at),
            checklist_set = @extschema@.incident__merge_checklists(i.checklist_set, sev.severity)
      WHERE i.id = inc.id
     RETURNING * INTO inc;
@@ -987,7 +1025,6 @@ DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
     now_ timestamptz := @extschema@.incident_now();
     actor text := @extschema@.incident_invoker();
-    pir interval;
 BEGIN
     IF root_cause IS NOT NULL THEN
         root_cause := @extschema@.incident__require_text(root_cause, 'root cause', 10000);
@@ -999,11 +1036,10 @@ BEGIN
                  ELSE 'Add a note with incident_note() instead.' END);
     END IF;
 
-    SELECT s.pir_due INTO pir FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
     UPDATE @extschema@.incident i
        SET status = 'resolved', resolved_at = now_, resolved_by = actor,
            root_cause = coalesce(incident_resolve.root_cause, i.root_cause),
-           next_update_due = NULL, pir_due = now_ + pir
+           next_update_due = NULL, pir_due = @extschema@.incident__deadline(i.severity, 'pir', now_)
      WHERE i.id = inc.id
     RETURNING * INTO inc;
 
