@@ -8,14 +8,26 @@
 #   make bench      benchmarks; results in docs/benchmarks.md
 
 EXTENSION    = pg_incident
-EXTVERSION   = 0.1.0
+EXTVERSION   = 0.2.0
 
 MODULE_big   = pg_incident
 OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 PGFILEDESC   = "pg_incident - incident response playbook in the database"
 
-DATA         = $(wildcard extension/pg_incident--*.sql)
+# Install scripts are written by hand; each upgrade script is assembled from
+# the fragments in extension/<version>/, in name order, so that parts of one
+# release can be written side by side. CREATE EXTENSION of the latest version
+# runs the oldest install script and then the upgrades, so a fresh install and
+# an upgraded one are the same by construction.
+UPGRADES     = extension/pg_incident--0.1.0--0.2.0.sql
+DATA         = $(filter-out $(UPGRADES),$(wildcard extension/pg_incident--*.sql))
+DATA_built   = $(UPGRADES)
 EXTRA_CLEAN  = pg_incident.control results output_iso tmp_check tmp_check_iso log
+
+extension/pg_incident--0.1.0--0.2.0.sql: $(sort $(wildcard extension/0.2.0/*.sql)) Makefile
+	{ printf '%s\n' '/* extension/pg_incident--0.1.0--0.2.0.sql: generated from extension/0.2.0/ by make; edit those */' \
+	    '\echo Use "ALTER EXTENSION pg_incident UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
+	  for f in $(sort $(wildcard extension/0.2.0/*.sql)); do printf '\n-- from %s\n' "$$f"; cat "$$f"; done; } > $@
 
 PG_CPPFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers $(shell curl-config --cflags 2>/dev/null)
 SHLIB_LINK   = $(shell curl-config --libs 2>/dev/null)

@@ -1,0 +1,47 @@
+-- Upgrades: install the oldest version, put data in, and walk the update
+-- path step by step, checking the objects at each step. (The other files use
+-- a fresh CREATE EXTENSION of the default version.)
+\set SHOW_CONTEXT never
+SET datestyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET TimeZone = 'UTC';
+
+CREATE EXTENSION pg_incident VERSION '0.1.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_incident';
+
+CREATE TEMP TABLE objects_at AS
+SELECT '0.1.0'::text AS version, pg_describe_object(classid, objid, objsubid) AS object
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_incident');
+SELECT count(*) AS objects_in_0_1_0 FROM objects_at;
+
+-- data written by 0.1.0
+SET pg_incident.timezone = 'UTC';
+SET pg_incident.clock = '2026-01-10 09:00:00+00';
+SELECT incident_declare('P2', 'Declared before the upgrade') AS before_code \gset
+SELECT incident_acknowledge(:'before_code', 'jane');
+
+ALTER EXTENSION pg_incident UPDATE TO '0.2.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_incident';
+
+INSERT INTO objects_at
+SELECT '0.2.0', pg_describe_object(classid, objid, objsubid)
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_incident');
+
+-- what 0.2.0 adds, and that it removes nothing
+SELECT object AS added_in_0_2_0 FROM objects_at WHERE version = '0.2.0'
+EXCEPT SELECT object FROM objects_at WHERE version = '0.1.0' ORDER BY 1;
+SELECT object AS removed_in_0_2_0 FROM objects_at WHERE version = '0.1.0'
+EXCEPT SELECT object FROM objects_at WHERE version = '0.2.0' ORDER BY 1;
+
+-- the incident of 0.1.0 lives on, and takes the new event kinds
+SELECT code, status, acknowledged_by FROM incident WHERE code = :'before_code';
+SELECT count(*) AS events FROM incident_timeline WHERE code = :'before_code';
+SELECT incident_resolve(:'before_code', 'fixed after the upgrade');
+SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'incident_event_kind_check';
+
+DROP EXTENSION pg_incident;
+SELECT count(*) AS tables_left FROM pg_class WHERE relname LIKE 'incident%' AND relkind IN ('r', 'v');
