@@ -57,6 +57,7 @@ static bool incident_parse_clock(const char *str, TimestampTz *result);
 PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
 PG_FUNCTION_INFO_V1(incident_invoker);
+PG_FUNCTION_INFO_V1(incident_timezone_valid);
 
 /*
  * Module load: define the settings.
@@ -236,4 +237,15 @@ incident_invoker(PG_FUNCTION_ARGS)
 	char	   *name = GetUserNameFromId(GetOuterUserId(), false);
 
 	PG_RETURN_TEXT_P(cstring_to_text(name));
+}
+
+/*
+ * incident_timezone_valid(name) tells whether PostgreSQL knows the time zone.
+ */
+Datum
+incident_timezone_valid(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(name[0] != '\0' && pg_tzset(name) != NULL);
 }

@@ -14,3 +14,40 @@ COMMENT ON COLUMN @extschema@.incident_event.kind IS
 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
 COMMENT ON COLUMN @extschema@.incident_timeline.kind IS
 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
+
+-- Calendars and rotations name time zones; both check them here.
+
+CREATE FUNCTION @extschema@.incident_timezone_valid(time_zone text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'incident_timezone_valid'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident_timezone_valid(text) IS
+'Whether PostgreSQL knows the time zone name (as in pg_timezone_names, e.g. Europe/Berlin).';
+
+CREATE FUNCTION @extschema@.incident__require_timezone(time_zone text, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF time_zone IS NULL THEN
+        RAISE EXCEPTION 'time zone of % must not be null', what
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
+    END IF;
+    IF NOT @extschema@.incident_timezone_valid(time_zone) THEN
+        RAISE EXCEPTION 'invalid time zone "%" for %', time_zone, what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
+    END IF;
+    RETURN time_zone;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__require_timezone(text, text) IS
+'Internal: the time zone name, or an error naming it and what it was given for (a calendar, a rotation).';
+
+REVOKE ALL ON FUNCTION @extschema@.incident__require_timezone(text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.incident_timezone_valid(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @extschema@.incident_timezone_valid(text) TO incident_viewer;
