@@ -29,9 +29,11 @@ ensure_packages() {
 	[ -f /etc/postgresql-common/createcluster.d/pg_incident.conf ] ||
 		echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.d/pg_incident.conf
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq >&2 || die "apt-get update failed"
+	# wait for another apt or dpkg (unattended upgrades, a parallel run) rather than fail
+	apt-get -o DPkg::Lock::Timeout=300 update -qq >&2 || die "apt-get update failed"
 	# shellcheck disable=SC2086
-	apt-get install -y -qq --no-install-recommends $missing >&2 || die "apt-get install$missing failed"
+	apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends $missing >&2 ||
+		die "apt-get install$missing failed"
 }
 
 # system_bindir: the bin folder of the system's PostgreSQL.
