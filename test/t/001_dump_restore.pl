@@ -78,6 +78,13 @@ SET pg_incident.clock = '2026-01-15 12:00:00+00';
 SELECT incident_declare('P4', 'typo on the pricing page');
 SET pg_incident.clock = '2026-01-15 12:30:00+00';
 SELECT incident_resolve('INC-2026-0115-004');
+
+-- a business calendar for P3, with hours and holidays (0.2.0)
+INSERT INTO incident_calendar (name, time_zone) VALUES ('office', 'Europe/Berlin');
+INSERT INTO incident_calendar_hours (calendar, dow, starts, ends)
+SELECT 'office', d, '09:00', '17:00' FROM generate_series(1, 5) AS d;
+INSERT INTO incident_calendar_holiday (calendar, day, yearly) VALUES ('office', '2000-12-25', true);
+UPDATE incident_severity SET calendar = 'office' WHERE severity = 'P3';
 });
 
 is( $node->safe_psql('src', q{SELECT string_agg(code || ' ' || status, ', ' ORDER BY code) FROM incident}),
@@ -95,7 +102,8 @@ is( $node->safe_psql('src',
 # What pg_dump must carry, each as "rows md5-of-ordered-row-text": the
 # tables, and every incident's checklists as incident_checklist() shows them.
 my @tables = qw(incident incident_event checklists incident_day_counter
-  incident_severity incident_checklist_template incident_checklist_template_item);
+  incident_severity incident_checklist_template incident_checklist_template_item
+  incident_calendar incident_calendar_hours incident_calendar_holiday);
 
 sub table_digest
 {
@@ -151,6 +159,12 @@ foreach my $db (qw(dst dst2))
 			q{SELECT count(*) || ' ' || count(DISTINCT severity) || ' ' || count(*) FILTER (WHERE is_default) FROM incident_severity}),
 		'4 4 3',
 		"$db: four severities, three of them still pristine defaults");
+	is( $node->safe_psql($db,
+			q{SET TimeZone = 'Europe/Berlin'; SELECT incident_sla_deadline('P3', '2026-12-24 16:00+01')}),
+		'2026-12-28 10:00:00+01',
+		"$db: P3 keeps its business calendar, with its hours and holidays");
+	is( $node->safe_psql($db, q{SELECT count(*) FROM incident_calendar_hours WHERE calendar = '24x7'}),
+		'7', "$db: the seeded 24x7 hours are not doubled");
 	is( $node->safe_psql($db,
 			"SELECT string_agg(checklist, ',' ORDER BY checklist) FROM incident_checklist_template WHERE NOT enabled"),
 		'p1_response',

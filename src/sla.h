@@ -1,0 +1,56 @@
+/*-------------------------------------------------------------------------
+ *
+ * sla.h
+ *		Working-time arithmetic over business calendars (src/sla.c).
+ *
+ * A calendar is a time zone, weekly working spans in local wall-clock time
+ * and holidays. The arithmetic below needs no SPI and no catalog access: a
+ * caller fills an SlaCalendar (the loader in sla.c does it from the
+ * incident_calendar tables) and asks for the working time between two
+ * instants or for the instant at which an amount of working time has passed.
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_INCIDENT_SLA_H
+#define PG_INCIDENT_SLA_H
+
+#include "pgtime.h"
+#include "utils/timestamp.h"
+
+/* one working span of a weekday, in seconds after local midnight: [start, end) */
+typedef struct SlaSpan
+{
+	int32		start;			/* 0 .. 86399 */
+	int32		end;			/* start+1 .. 86400 (24:00) */
+} SlaSpan;
+
+typedef struct SlaCalendar
+{
+	char	   *name;
+	const pg_tz *tz;
+	int			nspans[7];		/* per day of week, 0 = Sunday */
+	SlaSpan    *spans[7];		/* sorted, disjoint, adjacent ones merged */
+	int			nfixed;			/* holidays on one date */
+	int32	   *fixed;			/* sorted DateADT values */
+	bool		yearly[13][32]; /* holidays every year on [month][day] */
+	bool		continuous;		/* open around the clock, no holidays */
+} SlaCalendar;
+
+/*
+ * Days scanned without finding any working time before giving up (about 55
+ * years): only a calendar whose every working day is a holiday gets there.
+ */
+#define SLA_MAX_IDLE_DAYS 20000
+
+extern void sla_init(void);
+extern void sla_calendar_finish(SlaCalendar *cal);
+extern bool sla_next_working(const SlaCalendar *cal, TimestampTz from,
+							 TimestampTz *ws, TimestampTz *we);
+extern bool sla_add(const SlaCalendar *cal, TimestampTz start, int64 span,
+					TimestampTz *result);
+extern int64 sla_working_time(const SlaCalendar *cal, TimestampTz from,
+							  TimestampTz to);
+
+#endif							/* PG_INCIDENT_SLA_H */
