@@ -255,6 +255,11 @@ SELECT step, repeat, level, due_at, responder, state FROM incident_escalation_sc
 SELECT incident_escalate(:'p4');
 -- under the new policy nothing was done yet: the P3 escalations stay with P3's policy
 SELECT code, policy, level, repeat, due_at, responder, done_levels FROM incident_escalations WHERE code = :'p4';
+-- a level may name a responder or rotation before they exist: it pages nobody, and says why
+INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
+VALUES ('forever', 2, '30 minutes', 'responder', 'Ghost');
+SELECT step, level, due_at, responder, reason, state FROM incident_escalation_schedule(:'p4', 3);
+DELETE FROM incident_escalation_level WHERE policy = 'forever' AND level = 2;
 SELECT incident_resolve(:'p3'), incident_resolve(:'p4');
 
 ------------------------------------------------------------------------------
@@ -364,9 +369,6 @@ VALUES ('twice', 3, '-5 minutes', 'responder', 'Lina Saleh');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
 VALUES ('twice', 3, NULL, 'responder', 'Lina Saleh');
-\echo :LAST_ERROR_SQLSTATE
-INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
-VALUES ('twice', 3, '2 hours', 'responder', 'Ghost');
 \echo :LAST_ERROR_SQLSTATE
 INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
 VALUES ('twice', 3, '2 hours', 'pager', 'Lina Saleh');

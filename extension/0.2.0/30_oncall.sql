@@ -173,7 +173,7 @@ COMMENT ON TABLE @extschema@.incident_escalation_level IS
 COMMENT ON COLUMN @extschema@.incident_escalation_level.level IS 'Order of the level within its policy (1 first; gaps allowed).';
 COMMENT ON COLUMN @extschema@.incident_escalation_level.delay IS 'Elapsed time after the declaration when the level is due (0: at once; ''1 day'' is 24 hours).';
 COMMENT ON COLUMN @extschema@.incident_escalation_level.target_type IS 'rotation_primary or rotation_backup (target names a rotation), responder (target names a responder), role_primary or role_backup (target names an incident role).';
-COMMENT ON COLUMN @extschema@.incident_escalation_level.target IS 'The rotation, responder or incident role paged; resolved to a responder when the level is due. A rotation may be created after the level that names it; until then the level pages nobody.';
+COMMENT ON COLUMN @extschema@.incident_escalation_level.target IS 'The rotation, responder or incident role paged; resolved to a responder when the level is due. A rotation or responder may be created after the level that names it; until then the level pages nobody.';
 COMMENT ON COLUMN @extschema@.incident_escalation_level.note IS 'What the level is for, shown in the escalation event.';
 COMMENT ON COLUMN @extschema@.incident_escalation_level.is_default IS 'True while the row is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
 
@@ -550,9 +550,11 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Name the rotation, responder or incident role the level pages.';
     END IF;
-    IF NEW.target_type = 'responder' THEN
-        PERFORM @extschema@.incident__require_responder(NEW.target, 'the target of ' || what);
-    ELSIF NEW.target_type IN ('role_primary', 'role_backup') THEN
+    -- Rotations and responders are names resolved when the level is due, not
+    -- checked here: a policy may be set up before its rotation, and pg_dump
+    -- restores this table in any order relative to theirs. A name that does
+    -- not resolve pages nobody, and incident_escalations says why.
+    IF NEW.target_type IN ('role_primary', 'role_backup') THEN
         NEW.target := pg_catalog.lower(pg_catalog.btrim(NEW.target));
         IF NEW.target NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
             RAISE EXCEPTION 'invalid incident role "%" for %', NEW.target, what
@@ -565,7 +567,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__check_escalation_level() IS
-'Internal trigger: refuses an escalation level of an unknown policy, with a level below 1, a missing or negative delay, an unknown target type, responder or role. A rotation target may name a rotation not created yet (so that a policy can be set up first, and pg_dump can restore in any order); incident_escalations shows such a level as paging nobody.';
+'Internal trigger: refuses an escalation level of an unknown policy, with a level below 1, a missing or negative delay, an unknown target type or incident role. Rotation and responder targets may name ones not created yet (so that a policy can be set up first, and pg_dump can restore in any order); incident_escalations shows such a level as paging nobody, and why.';
 
 CREATE TRIGGER incident_escalation_level_check
     BEFORE INSERT OR UPDATE ON @extschema@.incident_escalation_level
