@@ -224,7 +224,8 @@ ALTER TABLE @extschema@.incident_severity ENABLE TRIGGER incident_severity_edite
 
 -- The CHECK and FOREIGN KEY constraints above stay as the last line of
 -- defence; these BEFORE triggers run first and say what is wrong with which
--- value, and how to fix it.
+-- value, and how to fix it. They are SECURITY DEFINER so that the admins
+-- whose writes fire them need no rights on the internal helpers they call.
 
 CREATE FUNCTION @extschema@.incident__require_responder(name text, what text)
 RETURNS text
@@ -279,6 +280,7 @@ COMMENT ON FUNCTION @extschema@.incident__require_rotation(text) IS
 CREATE FUNCTION @extschema@.incident__check_responder()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -305,6 +307,7 @@ CREATE TRIGGER incident_responder_check
 CREATE FUNCTION @extschema@.incident__check_rotation()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -349,6 +352,7 @@ CREATE TRIGGER incident_rotation_check
 CREATE FUNCTION @extschema@.incident__check_rotation_member()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -398,6 +402,7 @@ CREATE TRIGGER incident_rotation_member_check
 CREATE FUNCTION @extschema@.incident__check_rotation_override()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -457,6 +462,7 @@ CREATE TRIGGER incident_rotation_override_check
 CREATE FUNCTION @extschema@.incident__check_team_role()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -482,6 +488,7 @@ CREATE TRIGGER incident_team_role_check
 CREATE FUNCTION @extschema@.incident__check_escalation_policy()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
@@ -511,6 +518,7 @@ CREATE TRIGGER incident_escalation_policy_check
 CREATE FUNCTION @extschema@.incident__check_escalation_level()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -576,6 +584,7 @@ CREATE TRIGGER incident_escalation_level_check
 CREATE FUNCTION @extschema@.incident__check_escalation_order()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
