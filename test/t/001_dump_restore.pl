@@ -1,8 +1,10 @@
 # test/t/001_dump_restore.pl: pg_dump keeps pg_incident's data.
 #
 # A database with incidents in every state (with events, role assignments,
-# ticked checklist items), an edited severity, a disabled and a custom
-# checklist template is dumped with pg_dump -Fc and restored with pg_restore
+# ticked checklist items, a manual escalation), an edited severity, a
+# disabled and a custom checklist template, and on-call configuration
+# (responders, a rotation with members and an override, a filled incident
+# role, an edited seeded escalation level, a policy of one's own) is dumped with pg_dump -Fc and restored with pg_restore
 # into a new database, and that one is dumped again in plain format and
 # restored with psql. Each copy must hold the same incidents, timeline and
 # checklists, the edited configuration without duplicated seeded rows, and
