@@ -21,6 +21,8 @@ SET pg_incident.timezone = 'UTC';
 SET pg_incident.clock = '2026-01-10 09:00:00+00';
 SELECT incident_declare('P2', 'Declared before the upgrade') AS before_code \gset
 SELECT incident_acknowledge(:'before_code', 'jane');
+-- a severity edited under 0.1.0
+UPDATE incident_severity SET response_time = '10 minutes' WHERE severity = 'P1';
 
 ALTER EXTENSION pg_incident UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'pg_incident';
@@ -42,6 +44,9 @@ SELECT code, status, acknowledged_by FROM incident WHERE code = :'before_code';
 SELECT count(*) AS events FROM incident_timeline WHERE code = :'before_code';
 SELECT incident_resolve(:'before_code', 'fixed after the upgrade');
 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'incident_event_kind_check';
+-- P1 and P2 escalate with the seeded policy, the edited P1 too; the seeded
+-- rows stay pristine, so pg_dump still leaves them out
+SELECT severity, response_time, escalation_policy, is_default FROM incident_severity ORDER BY severity;
 
 DROP EXTENSION pg_incident;
 SELECT count(*) AS tables_left FROM pg_class WHERE relname LIKE 'incident%' AND relkind IN ('r', 'v');

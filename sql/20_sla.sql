@@ -428,4 +428,7 @@ SELECT (SELECT count(*) FROM incident_calendar_hours WHERE calendar = 'nyc-offic
 
 -- leave the severities as seeded for the files that follow
 UPDATE incident_severity SET calendar = '24x7', pir_due = '7 days' WHERE severity = 'P3';
-SELECT severity, calendar, pir_due FROM incident_severity ORDER BY severity;
+-- back to the seeded values: the row may count as a default again (changing
+-- only is_default does not clear it)
+UPDATE incident_severity SET is_default = true WHERE severity = 'P3';
+SELECT severity, calendar, pir_due, is_default FROM incident_severity ORDER BY severity;

@@ -1,8 +1,10 @@
 # test/t/001_dump_restore.pl: pg_dump keeps pg_incident's data.
 #
 # A database with incidents in every state (with events, role assignments,
-# ticked checklist items), an edited severity, a disabled and a custom
-# checklist template is dumped with pg_dump -Fc and restored with pg_restore
+# ticked checklist items, a manual escalation), an edited severity, a
+# disabled and a custom checklist template, and on-call configuration
+# (responders, a rotation with members and an override, a filled incident
+# role, an edited seeded escalation level, a policy of one's own) is dumped with pg_dump -Fc and restored with pg_restore
 # into a new database, and that one is dumped again in plain format and
 # restored with psql. Each copy must hold the same incidents, timeline and
 # checklists, the edited configuration without duplicated seeded rows, and
@@ -39,6 +41,22 @@ INSERT INTO incident_checklist_template_item (checklist, item_no, item)
 VALUES ('customer_comms', 1, 'Post on the status page'),
        ('customer_comms', 2, 'Email the affected customers');
 
+-- on-call: responders, the rotation the seeded policy pages, an override,
+-- the IC role filled, an edited seeded level and a policy of one's own
+INSERT INTO incident_responder (name, phone, email) VALUES
+    ('alice', '+1-555-0100', 'alice@example.com'), ('bob', NULL, 'bob@example.com'), ('carol', NULL, NULL);
+INSERT INTO incident_rotation (name, starts_at, time_zone) VALUES ('on-call', '2026-01-05 09:00 Europe/Berlin', 'Europe/Berlin');
+INSERT INTO incident_rotation_member (rotation, position, responder, backup) VALUES
+    ('on-call', 1, 'alice', 'carol'), ('on-call', 2, 'bob', NULL);
+INSERT INTO incident_rotation_override (rotation, slot, responder, starts_at, ends_at)
+VALUES ('on-call', 'primary', 'carol', '2026-01-15 00:00+00', '2026-01-15 09:00+00');
+UPDATE incident_team_role SET primary_responder = 'carol' WHERE role = 'incident_commander';
+UPDATE incident_escalation_level SET delay = '5 minutes' WHERE policy = 'page-on-call' AND level = 3;
+INSERT INTO incident_escalation_policy (name, repeat_every) VALUES ('slow', '1 hour');
+INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
+VALUES ('slow', 1, '1 hour', 'responder', 'bob');
+UPDATE incident_severity SET escalation_policy = 'slow' WHERE severity = 'P4';
+
 -- 001: closed
 SET pg_incident.clock = '2026-01-15 08:00:00+00';
 SELECT incident_declare('P1', 'database unavailable', 'primary is down');
@@ -73,6 +91,7 @@ ROLLBACK;
 SET pg_incident.clock = '2026-01-15 11:00:00+00';
 SELECT incident_declare('medium', 'product pages slow');
 
+
 -- 004: resolved without acknowledgement (a false alarm)
 SET pg_incident.clock = '2026-01-15 12:00:00+00';
 SELECT incident_declare('P4', 'typo on the pricing page');
@@ -85,10 +104,15 @@ INSERT INTO incident_calendar_hours (calendar, dow, starts, ends)
 SELECT 'office', d, '09:00', '17:00' FROM generate_series(1, 5) AS d;
 INSERT INTO incident_calendar_holiday (calendar, day, yearly) VALUES ('office', '2000-12-25', true);
 UPDATE incident_severity SET calendar = 'office' WHERE severity = 'P3';
+-- 005: a P1 escalated once by hand, still unacknowledged; the override has
+-- carol cover alice until 09:00 (UTC), so she is the one paged
+SET pg_incident.clock = '2026-01-15 08:30:00+00';
+SELECT incident_declare('P1', 'payments failing');
+SELECT incident_escalate('INC-2026-0115-005');
 });
 
 is( $node->safe_psql('src', q{SELECT string_agg(code || ' ' || status, ', ' ORDER BY code) FROM incident}),
-	'INC-2026-0115-001 closed, INC-2026-0115-002 identified, INC-2026-0115-003 declared, INC-2026-0115-004 resolved',
+	'INC-2026-0115-001 closed, INC-2026-0115-002 identified, INC-2026-0115-003 declared, INC-2026-0115-004 resolved, INC-2026-0115-005 declared',
 	'source database has an incident in each state');
 is( $node->safe_psql('src',
 		q{SELECT string_agg(checklist || ' ' || item_no || ' ' || done_by, ', ' ORDER BY done_by)
@@ -103,14 +127,17 @@ is( $node->safe_psql('src',
 # tables, and every incident's checklists as incident_checklist() shows them.
 my @tables = qw(incident incident_event checklists incident_day_counter
   incident_severity incident_checklist_template incident_checklist_template_item
-  incident_calendar incident_calendar_hours incident_calendar_holiday);
+  incident_calendar incident_calendar_hours incident_calendar_holiday
+  incident_responder incident_rotation incident_rotation_member incident_rotation_override
+  incident_team_role incident_escalation_policy incident_escalation_level escalations);
 
 sub table_digest
 {
 	my ($db, $table) = @_;
 	my $from =
-	  $table eq 'checklists'
-	  ? '(SELECT i.code, c.* FROM incident i, incident_checklist(i.code) c) t'
+	    $table eq 'checklists' ? '(SELECT i.code, c.* FROM incident i, incident_checklist(i.code) c) t'
+	  : $table eq 'escalations'
+	  ? "(SELECT e.* FROM incident_escalations e, set_config('pg_incident.clock', '2026-01-15 08:40:00+00', false)) t"
 	  : "$table t";
 	return $node->safe_psql($db,
 		"SELECT count(*) || ' ' || coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '-') FROM $from"
@@ -121,7 +148,11 @@ my %src = map { $_ => table_digest('src', $_) } @tables;
 note "source $_: $src{$_}" foreach @tables;
 my $src_incident_seq = $node->safe_psql('src', 'SELECT last_value FROM incident_id_seq');
 my $src_event_seq = $node->safe_psql('src', 'SELECT last_value FROM incident_event_id_seq');
-is($src_incident_seq, '5', 'the rolled-back declaration used incident id 5');
+is($src_incident_seq, '6', 'the rolled-back declaration used incident id 5');
+is( $node->safe_psql('src',
+		q{SET pg_incident.clock = '2026-01-15 08:40:00+00'; SELECT level || ' ' || responder || ' ' || due_at FROM incident_escalations WHERE code = 'INC-2026-0115-005'}),
+	'2 carol 2026-01-15 08:30:00+00',
+	'source database: the escalated P1 is at level 2, the IC carol');
 
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 
@@ -157,8 +188,8 @@ foreach my $db (qw(dst dst2))
 		"$db: the edited P3 response time is kept");
 	is( $node->safe_psql($db,
 			q{SELECT count(*) || ' ' || count(DISTINCT severity) || ' ' || count(*) FILTER (WHERE is_default) FROM incident_severity}),
-		'4 4 3',
-		"$db: four severities, three of them still pristine defaults");
+		'4 4 2',
+		"$db: four severities, two of them (P1, P2) still pristine defaults");
 	is( $node->safe_psql($db,
 			q{SET TimeZone = 'Europe/Berlin'; SELECT incident_sla_deadline('P3', '2026-12-24 16:00+01')}),
 		'2026-12-28 10:00:00+01',
@@ -181,15 +212,26 @@ SET pg_incident.clock = '2026-01-15 15:00:00+00';
 SET pg_incident.timezone = 'UTC';
 SELECT incident_declare('P1', 'search down after restore');
 });
-	is($next, 'INC-2026-0115-005', "$db: the next declaration of the day gets 005");
+	is($next, 'INC-2026-0115-006', "$db: the next declaration of the day gets 006");
 	is( $node->safe_psql($db,
-			"SELECT i.id || ' ' || e.id FROM incident i JOIN incident_event e ON e.incident_id = i.id WHERE i.code = 'INC-2026-0115-005'"),
+			"SELECT i.id || ' ' || e.id FROM incident i JOIN incident_event e ON e.incident_id = i.id WHERE i.code = 'INC-2026-0115-006'"),
 		($src_incident_seq + 1) . ' ' . ($src_event_seq + 1),
 		"$db: the new incident and its event take the next ids of the kept sequences");
 	is( $node->safe_psql($db,
-			"SELECT string_agg(DISTINCT checklist, ',' ORDER BY checklist) FROM incident_checklist('INC-2026-0115-005')"),
+			"SELECT string_agg(DISTINCT checklist, ',' ORDER BY checklist) FROM incident_checklist('INC-2026-0115-006')"),
 		'closure,customer_comms,fix,initial_assessment,investigation,recovery_verification,root_cause_analysis,team_assembly',
 		"$db: a new P1 gets the custom checklist and not the disabled p1_response");
+	is( $node->safe_psql($db,
+			q{SELECT count(*) || ' ' || count(*) FILTER (WHERE is_default) FROM incident_escalation_level WHERE policy = 'page-on-call'}),
+		'3 2', "$db: the seeded policy has its three levels once, the edited one kept");
+	is( $node->safe_psql($db,
+			q{SELECT primary_responder || ' ' || backup_responder FROM incident_oncall('on-call', '2026-01-13 12:00+00')}),
+		'bob alice', "$db: the rotation answers who is on call");
+	# the next override id continues the kept sequence
+	is( $node->safe_psql($db,
+			q{INSERT INTO incident_rotation_override (rotation, responder, starts_at, ends_at)
+			  VALUES ('on-call', 'bob', '2026-02-01', '2026-02-02') RETURNING id}),
+		'2', "$db: a new override takes the next id");
 }
 
 $node->stop;

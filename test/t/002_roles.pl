@@ -5,7 +5,8 @@
 # user of that kind would: a viewer reads the dashboard, the timeline and a
 # checklist but cannot declare; a responder runs the whole lifecycle and is
 # recorded as the actor (not the extension's owner) but cannot edit the
-# severity table; an admin can. Nobody, not even a superuser, can rewrite or
+# severity table; an admin can. Admins configure on-call; viewers see who is
+# on call and what escalates next; responders escalate by hand. Nobody, not even a superuser, can rewrite or
 # delete the timeline or delete an incident.
 
 use strict;
@@ -135,6 +136,33 @@ SELECT response_due - declared_at FROM incident WHERE code = :'code';});
 is($out, '02:00:00', 'admin: may declare, and a P3 now gets 2 hours') or diag($err);
 denied('admin', q{UPDATE incident_event SET actor = 'nobody'}, 'UPDATE incident_event');
 denied('admin', q{DELETE FROM incident}, 'DELETE incident');
+
+# ---- on-call: admins configure, viewers read, responders escalate ----
+($ret, $out, $sqlstate, $err) = psql_as(
+	'admin', q{
+INSERT INTO incident_responder (name, phone) VALUES ('pat', '+1-555-0199');
+INSERT INTO incident_rotation (name, starts_at) VALUES ('on-call', '2019-12-30 09:00+00');
+INSERT INTO incident_rotation_member (rotation, position, responder) VALUES ('on-call', 1, 'pat');
+INSERT INTO incident_rotation_override (rotation, responder, starts_at, ends_at) VALUES ('on-call', 'pat', '2030-01-01', '2030-01-02');
+UPDATE incident_team_role SET primary_responder = 'pat' WHERE role = 'incident_commander';
+UPDATE incident_escalation_level SET delay = '1 minute' WHERE policy = 'page-on-call' AND level = 3;
+});
+is($ret, 0, 'admin: writes responders, rotations, members, overrides, roles and escalation levels') or diag($err);
+denied('responder', q{INSERT INTO incident_responder (name) VALUES ('mallory')}, 'INSERT INTO incident_responder');
+denied('responder', q{UPDATE incident_escalation_level SET delay = '1 day'}, 'UPDATE incident_escalation_level');
+denied('viewer', q{DELETE FROM incident_rotation_member}, 'DELETE FROM incident_rotation_member');
+
+($ret, $out, $sqlstate, $err) = psql_as('viewer',
+	q{SELECT primary_responder FROM incident_oncall('on-call');
+SELECT level || ' ' || responder || ' ' || phone FROM incident_escalations WHERE code = 'INC-2020-0115-001'});
+is($out, "pat\n1 pat +1-555-0199", 'viewer: asks who is on call and reads incident_escalations') or diag($err);
+denied('viewer', q{SELECT incident_escalate('INC-2020-0115-001')}, 'incident_escalate');
+
+($ret, $out, $sqlstate, $err) = psql_as('responder', q{SELECT incident_escalate('INC-2020-0115-001')});
+is($out, 'pat', 'responder: escalates by hand and learns whom it paged') or diag($err);
+is( $node->safe_psql('postgres',
+		q{SELECT kind || ':' || actor || ':' || (details->>'level') FROM incident_timeline WHERE code = 'INC-2020-0115-001' AND kind = 'escalated'}),
+	'escalated:responder:1', 'responder: the escalation event names the responder as actor');
 
 # ---- nobody, not even the superuser, rewrites the record ----
 my $before = $node->safe_psql('postgres',
