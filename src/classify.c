@@ -16,10 +16,12 @@
  * others when the change commits) and compiles them again on its next call.
  *
  * Before it runs a rule's regular expression, the matcher checks a cheap
- * prefilter: literal strings that any match must contain, found by a
- * conservative reading of the pattern (a rule whose pattern it cannot read
- * has no prefilter and is always run). The text is lowered once, so the
- * prefilter is a few substring searches.
+ * prefilter: the literal strings (and digits) that any match must contain,
+ * as an and/or tree found by a conservative reading of the pattern (a rule
+ * whose pattern it cannot read has no prefilter and is always run). The
+ * text is lowered once, so the prefilter is a few substring searches. The
+ * expression itself then runs without asking where the match is, so the
+ * engine stops as soon as it knows there is one.
  *
  * The matching arithmetic and the signal scoring use no SPI; only
  * classify_load() reads the table through SPI.
@@ -67,11 +69,16 @@ static void classify_load(Oid namespace);
 static bool classify_prefilter_passes(ClassifyRule *rule, ClassifyText *t);
 static void classify_text_widen(ClassifyText *t);
 static void classify_extract_literals(ClassifyRule *rule);
-static List *classify_alternatives(const char *p, int start, int end, bool *ok);
+static ClassifyNeed *classify_alternatives(const char *p, int start, int end, bool *ok);
+static ClassifyNeed *classify_need_of(ClassifyNeedKind kind, List *parts);
+static ClassifyNeed *classify_need_literal(const char *literal);
+static ClassifyNeed *classify_need_digit(void);
+static bool classify_need_met(ClassifyNeed *need, const char *lower);
+static void classify_describe_need(StringInfo buf, ClassifyNeed *need, bool nested);
 static int	classify_skip_group(const char *p, int i, int end, bool *ok);
 static int	classify_skip_bracket(const char *p, int i, int end, bool *ok);
 static bool classify_literal_char(char c);
-static List *classify_better(List *best, List *candidate);
+static char *classify_describe_prefilter(ClassifyRule *rule);
 static const char *classify_signal_bool(const char *key, JsonbValue *v, const char *severity,
 										char **reason);
 static double classify_signal_number(const char *key, JsonbValue *v, double max);
@@ -152,10 +159,13 @@ classify_ruleset_add(ClassifyRuleSet *set, const char *name, const char *pattern
 				 errhint("Correct or disable the rule in incident_classify_rule.")));
 	}
 	rule->compiled = true;
+	rule->always = (pattern[0] == '\0' || strcmp(pattern, "^") == 0);
 	set->nrules++;
 
 	classify_extract_literals(rule);
 	MemoryContextSwitchTo(old);
+	elog(DEBUG1, "pg_incident: classification rule \"%s\" compiled; prefilter: %s",
+		 name, classify_describe_prefilter(rule));
 }
 
 /*
@@ -221,19 +231,14 @@ classify_text_widen(ClassifyText *t)
 static bool
 classify_prefilter_passes(ClassifyRule *rule, ClassifyText *t)
 {
-	if (rule->nliterals == 0 || t->lower == NULL)
+	if (rule->need == NULL || t->lower == NULL)
 		return true;
-	for (int i = 0; i < rule->nliterals; i++)
-	{
-		if (strstr(t->lower, rule->literals[i]) != NULL)
-			return true;
-	}
-	return false;
+	return classify_need_met(rule->need, t->lower);
 }
 
 /*
- * The index of the first rule at or after "from" that matches the text, with
- * where it matched; -1 if none does.
+ * The index of the first rule at or after "from" that matches the text; -1
+ * if none does. With match not NULL, also where it matched.
  */
 int
 classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *match)
@@ -244,10 +249,27 @@ classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *m
 		regmatch_t	pmatch[1];
 		int			rc;
 
+		if (rule->always)
+		{
+			/* a catch-all: matches the empty string at the start */
+			if (match)
+			{
+				classify_text_widen(t);
+				match->rule = i;
+				match->start = match->end = 0;
+			}
+			return i;
+		}
 		if (!classify_prefilter_passes(rule, t))
 			continue;
 		classify_text_widen(t);
-		rc = pg_regexec(&rule->re, t->wide, t->wlen, 0, NULL, 1, pmatch, 0);
+
+		/*
+		 * Without a place for the match (nmatch = 0), the engine stops as soon
+		 * as it knows that there is one, which is much cheaper than finding
+		 * where it starts and ends.
+		 */
+		rc = pg_regexec(&rule->re, t->wide, t->wlen, 0, NULL, match ? 1 : 0, pmatch, 0);
 		if (rc == REG_NOMATCH)
 			continue;
 		if (rc != REG_OKAY)
@@ -260,9 +282,12 @@ classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *m
 					 errmsg("could not match classification rule \"%s\"", rule->name),
 					 errdetail("PostgreSQL says: %s.", errstr)));
 		}
-		match->rule = i;
-		match->start = pmatch[0].rm_so;
-		match->end = pmatch[0].rm_eo;
+		if (match)
+		{
+			match->rule = i;
+			match->start = pmatch[0].rm_so;
+			match->end = pmatch[0].rm_eo;
+		}
 		return i;
 	}
 	return -1;
@@ -282,28 +307,50 @@ classify_literal_char(char c)
 }
 
 /*
- * Of two "any of these literals" requirements, the more selective: the one
- * whose shortest literal is longer, then the one with fewer literals.
+ * A need of the given kind made of the needs in the list (the list's only
+ * member if there is one).
  */
-static List *
-classify_better(List *best, List *candidate)
+static ClassifyNeed *
+classify_need_of(ClassifyNeedKind kind, List *parts)
 {
-	int			best_min = INT_MAX,
-				cand_min = INT_MAX;
+	ClassifyNeed *need;
 	ListCell   *lc;
+	int			i = 0;
 
-	if (candidate == NIL)
-		return best;
-	if (best == NIL)
-		return candidate;
-	foreach(lc, best)
-		best_min = Min(best_min, (int) strlen(lfirst(lc)));
-	foreach(lc, candidate)
-		cand_min = Min(cand_min, (int) strlen(lfirst(lc)));
-	if (cand_min > best_min ||
-		(cand_min == best_min && list_length(candidate) < list_length(best)))
-		return candidate;
-	return best;
+	if (list_length(parts) == 1)
+		return linitial(parts);
+	need = palloc0(sizeof(ClassifyNeed));
+	need->kind = kind;
+	need->nparts = list_length(parts);
+	need->parts = palloc(sizeof(ClassifyNeed *) * need->nparts);
+	foreach(lc, parts)
+		need->parts[i++] = lfirst(lc);
+	return need;
+}
+
+/*
+ * A need for any digit.
+ */
+static ClassifyNeed *
+classify_need_digit(void)
+{
+	ClassifyNeed *need = palloc0(sizeof(ClassifyNeed));
+
+	need->kind = CLASSIFY_NEED_DIGIT;
+	return need;
+}
+
+/*
+ * A need for one literal.
+ */
+static ClassifyNeed *
+classify_need_literal(const char *literal)
+{
+	ClassifyNeed *need = palloc0(sizeof(ClassifyNeed));
+
+	need->kind = CLASSIFY_NEED_LITERAL;
+	need->literal = pstrdup(literal);
+	return need;
 }
 
 /*
@@ -374,19 +421,19 @@ classify_skip_bracket(const char *p, int i, int end, bool *ok)
 }
 
 /*
- * For the alternatives in p[start, end): a list of lower-case literals one of
- * which every match contains, or NIL if there is none to be sure of. *ok
- * turns false on syntax this reading does not know, which also means NIL.
+ * For the alternatives in p[start, end): what every match must contain, or
+ * NULL if nothing is certain. *ok turns false on syntax this reading does
+ * not know, which also means NULL.
  */
-static List *
+static ClassifyNeed *
 classify_alternatives(const char *p, int start, int end, bool *ok)
 {
-	List	   *result = NIL;
+	List	   *branches = NIL;
 	int			i = start;
 
 	for (;;)
 	{
-		List	   *best = NIL;
+		List	   *factors = NIL;
 		StringInfoData run;
 
 		initStringInfo(&run);
@@ -404,7 +451,7 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 				{
 					/* an optional character ends the run without joining it */
 					if (run.len > 0)
-						best = classify_better(best, list_make1(pstrdup(run.data)));
+						factors = lappend(factors, classify_need_literal(run.data));
 					resetStringInfo(&run);
 					i++;
 					continue;
@@ -413,7 +460,7 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 				i++;
 				if (next == '+')
 				{
-					best = classify_better(best, list_make1(pstrdup(run.data)));
+					factors = lappend(factors, classify_need_literal(run.data));
 					resetStringInfo(&run);
 				}
 				continue;
@@ -421,7 +468,7 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 
 			/* anything else ends the current run */
 			if (run.len > 0)
-				best = classify_better(best, list_make1(pstrdup(run.data)));
+				factors = lappend(factors, classify_need_literal(run.data));
 			resetStringInfo(&run);
 
 			if (c == '(')
@@ -432,23 +479,30 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 				char		after = (close < end) ? p[close] : '\0';
 
 				if (!*ok)
-					return NIL;
+					return NULL;
 				/* a group that may be skipped, or a lookaround, needs nothing */
 				if ((plain || noncapturing) && after != '?' && after != '*' && after != '{')
 				{
-					List	   *inner = classify_alternatives(p, i + (plain ? 1 : 3), close - 1, ok);
+					ClassifyNeed *inner = classify_alternatives(p, i + (plain ? 1 : 3), close - 1, ok);
 
 					if (!*ok)
-						return NIL;
-					best = classify_better(best, inner);
+						return NULL;
+					if (inner != NULL)
+						factors = lappend(factors, inner);
 				}
 				i = close;
 			}
 			else if (c == '[')
 			{
-				i = classify_skip_bracket(p, i, end, ok);
+				int			close = classify_skip_bracket(p, i, end, ok);
+
 				if (!*ok)
-					return NIL;
+					return NULL;
+				/* [0-9], [3-9] and the like need a digit, unless optional */
+				if (strspn(p + i + 1, "0123456789-") == (size_t) (close - i - 2) && close - i > 2 &&
+					(close >= end || strchr("?*{", p[close]) == NULL))
+					factors = lappend(factors, classify_need_digit());
+				i = close;
 			}
 			else if (c == '\\')
 			{
@@ -458,8 +512,10 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 				if (strchr("mMyYsSwWdDAZ", e) == NULL && isalnum((unsigned char) e))
 				{
 					*ok = false;
-					return NIL;
+					return NULL;
 				}
+				if (e == 'd' && (i + 2 >= end || strchr("?*{", p[i + 2]) == NULL))
+					factors = lappend(factors, classify_need_digit());
 				i += 2;
 			}
 			else if (c == '{')
@@ -469,32 +525,86 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 				if (i >= end)
 				{
 					*ok = false;
-					return NIL;
+					return NULL;
 				}
 				i++;
 			}
 			else if (c == ')')
 			{
 				*ok = false;
-				return NIL;
+				return NULL;
 			}
 			else
 				i++;			/* . ^ $ * + ? and characters beyond ASCII */
 		}
 		if (run.len > 0)
-			best = classify_better(best, list_make1(pstrdup(run.data)));
+			factors = lappend(factors, classify_need_literal(run.data));
 		pfree(run.data);
 
-		/* a branch with nothing certain makes the whole set uncertain */
-		if (best == NIL)
-			return NIL;
-		result = list_concat(result, best);
+		/* a branch that needs nothing makes the alternatives need nothing */
+		if (factors == NIL)
+			return NULL;
+		branches = lappend(branches, classify_need_of(CLASSIFY_NEED_ALL, factors));
 
 		if (i >= end)
 			break;
 		i++;					/* past '|' */
 	}
-	return result;
+	return classify_need_of(CLASSIFY_NEED_ANY, branches);
+}
+
+/*
+ * Whether the lower-cased text holds what the need asks for.
+ */
+static bool
+classify_need_met(ClassifyNeed *need, const char *lower)
+{
+	switch (need->kind)
+	{
+		case CLASSIFY_NEED_LITERAL:
+			return strstr(lower, need->literal) != NULL;
+		case CLASSIFY_NEED_DIGIT:
+			return strpbrk(lower, "0123456789") != NULL;
+		case CLASSIFY_NEED_ALL:
+			for (int i = 0; i < need->nparts; i++)
+				if (!classify_need_met(need->parts[i], lower))
+					return false;
+			return true;
+		case CLASSIFY_NEED_ANY:
+			for (int i = 0; i < need->nparts; i++)
+				if (classify_need_met(need->parts[i], lower))
+					return true;
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The need as text, for DEBUG1 messages: "a" & ("b" | "c").
+ */
+static void
+classify_describe_need(StringInfo buf, ClassifyNeed *need, bool nested)
+{
+	if (need->kind == CLASSIFY_NEED_DIGIT)
+	{
+		appendStringInfoString(buf, "digit");
+		return;
+	}
+	if (need->kind == CLASSIFY_NEED_LITERAL)
+	{
+		appendStringInfo(buf, "\"%s\"", need->literal);
+		return;
+	}
+	if (nested)
+		appendStringInfoChar(buf, '(');
+	for (int i = 0; i < need->nparts; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(buf, need->kind == CLASSIFY_NEED_ALL ? " & " : " | ");
+		classify_describe_need(buf, need->parts[i], true);
+	}
+	if (nested)
+		appendStringInfoChar(buf, ')');
 }
 
 /*
@@ -505,38 +615,31 @@ classify_extract_literals(ClassifyRule *rule)
 {
 	const char *p = rule->pattern;
 	bool		ok = true;
-	List	   *literals;
-	ListCell   *lc;
-	int			n = 0;
+	ClassifyNeed *need;
 
-	rule->nliterals = 0;
-	rule->literals = NULL;
+	rule->need = NULL;
 
 	/* directors (***=, ***:) and embedded options (?x) change the syntax */
 	if (strncmp(p, "***", 3) == 0 || strncmp(p, "(?", 2) == 0)
 		return;
-	literals = classify_alternatives(p, 0, strlen(p), &ok);
-	if (!ok || literals == NIL)
-		return;
+	need = classify_alternatives(p, 0, strlen(p), &ok);
+	if (ok)
+		rule->need = need;
+}
 
-	rule->literals = palloc(sizeof(char *) * list_length(literals));
-	foreach(lc, literals)
-	{
-		char	   *lit = lfirst(lc);
-		bool		dup = false;
+/*
+ * The rule's prefilter as text, for DEBUG1 messages.
+ */
+static char *
+classify_describe_prefilter(ClassifyRule *rule)
+{
+	StringInfoData buf;
 
-		if (lit[0] == '\0')
-		{
-			/* an empty literal is in every text: no prefilter */
-			rule->nliterals = 0;
-			return;
-		}
-		for (int j = 0; j < n; j++)
-			dup = dup || strcmp(rule->literals[j], lit) == 0;
-		if (!dup)
-			rule->literals[n++] = lit;
-	}
-	rule->nliterals = n;
+	if (rule->need == NULL)
+		return pstrdup("none");
+	initStringInfo(&buf);
+	classify_describe_need(&buf, rule->need, false);
+	return buf.data;
 }
 
 /* ====================================================================
@@ -669,12 +772,13 @@ incident_classify_text(PG_FUNCTION_ARGS)
 	text	   *phrase = PG_GETARG_TEXT_PP(0);
 	ClassifyRuleSet *set = classify_rules(fcinfo);
 	ClassifyText t;
-	ClassifyMatch m;
+	int			rule;
 
 	classify_text_init(&t, VARDATA_ANY(phrase), VARSIZE_ANY_EXHDR(phrase));
-	if (classify_match(set, &t, 0, &m) < 0)
+	rule = classify_match(set, &t, 0, NULL);
+	if (rule < 0)
 		PG_RETURN_NULL();
-	PG_RETURN_TEXT_P(cstring_to_text(set->rules[m.rule].severity));
+	PG_RETURN_TEXT_P(cstring_to_text(set->rules[rule].severity));
 }
 
 /*

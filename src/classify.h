@@ -18,6 +18,26 @@
 #include "regex/regex.h"
 #include "utils/jsonb.h"
 
+/*
+ * Literals a match needs: a literal (lower case), a digit, all of the
+ * parts, or any of them.
+ */
+typedef enum ClassifyNeedKind
+{
+	CLASSIFY_NEED_LITERAL,
+	CLASSIFY_NEED_DIGIT,
+	CLASSIFY_NEED_ALL,
+	CLASSIFY_NEED_ANY
+} ClassifyNeedKind;
+
+typedef struct ClassifyNeed
+{
+	ClassifyNeedKind kind;
+	char	   *literal;
+	int			nparts;
+	struct ClassifyNeed **parts;
+} ClassifyNeed;
+
 /* One compiled rule of incident_classify_rule. */
 typedef struct ClassifyRule
 {
@@ -28,14 +48,13 @@ typedef struct ClassifyRule
 	int			priority;
 	regex_t		re;
 	bool		compiled;		/* re holds a compiled pattern to free */
+	bool		always;			/* the pattern matches every text ("" or "^") */
 
 	/*
-	 * Prefilter: the pattern cannot match a text (of ASCII characters) that
-	 * contains none of these lower-case literals. nliterals = 0: no
-	 * prefilter, always run the regular expression.
+	 * Prefilter: what a text (of ASCII characters) must contain for the
+	 * pattern to match it; NULL: nothing known, always run the pattern.
 	 */
-	int			nliterals;
-	char	  **literals;
+	struct ClassifyNeed *need;
 } ClassifyRule;
 
 /* A set of rules in the order they are tried. */
