@@ -40,6 +40,9 @@ VALUES ('customer_comms', 'Customer communication', 'response', 25, '{P1,P2}');
 INSERT INTO incident_checklist_template_item (checklist, item_no, item)
 VALUES ('customer_comms', 1, 'Post on the status page'),
        ('customer_comms', 2, 'Email the affected customers');
+UPDATE incident_classify_rule SET severity = 'P4' WHERE name = 'unclassified';
+INSERT INTO incident_classify_rule (name, priority, pattern, severity, category)
+VALUES ('newsletter', 205, '\mnewsletter\M', 'P4', 'functionality');
 
 -- on-call: responders, the rotation the seeded policy pages, an override,
 -- the IC role filled, an edited seeded level and a policy of one's own
@@ -129,7 +132,8 @@ my @tables = qw(incident incident_event checklists incident_day_counter
   incident_severity incident_checklist_template incident_checklist_template_item
   incident_calendar incident_calendar_hours incident_calendar_holiday
   incident_responder incident_rotation incident_rotation_member incident_rotation_override
-  incident_team_role incident_escalation_policy incident_escalation_level escalations);
+  incident_team_role incident_escalation_policy incident_escalation_level escalations
+  incident_classify_rule);
 
 sub table_digest
 {
@@ -204,6 +208,12 @@ foreach my $db (qw(dst dst2))
 			"SELECT item FROM incident_checklist_template_item WHERE checklist = 'team_assembly' AND item_no = 5"),
 		'Open a ticket in the tracker',
 		"$db: the edited checklist item is kept");
+
+	is( $node->safe_psql($db,
+			q{SELECT incident_classify('newsletter widget is broken') || ' ' || incident_classify('something odd')
+			         || ' ' || count(*) FILTER (WHERE NOT is_default) FROM incident_classify_rule}),
+		'P4 P4 2',
+		"$db: the added and the edited classification rules are kept and used");
 
 	# A declaration after the restore continues the day and the sequences.
 	my $next = $node->safe_psql(
