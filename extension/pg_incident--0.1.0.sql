@@ -1211,10 +1211,13 @@ SELECT i.code,
        i.technical_lead,
        i.communications_lead,
        i.response_due,
-       @extschema@.incident_clock_state(i.response_due, s.response_time, i.acknowledged_at) AS response_state,
+       -- a clock's span is its start to its due time, which on a business
+       -- calendar is longer than the severity's interval
+       @extschema@.incident_clock_state(i.response_due, i.response_due - i.declared_at, i.acknowledged_at) AS response_state,
        i.last_update_at,
        i.next_update_due,
-       @extschema@.incident_clock_state(i.next_update_due, s.update_every) AS update_state
+       @extschema@.incident_clock_state(i.next_update_due,
+                                        i.next_update_due - coalesce(i.last_update_at, i.declared_at)) AS update_state
   FROM @extschema@.incident i
   JOIN @extschema@.incident_severity s USING (severity)
  WHERE i.status NOT IN ('resolved', 'closed')
