@@ -36,13 +36,38 @@ CREATE ROLE "john.doe" IN ROLE incident_responder;        -- on-call primary, le
 CREATE ROLE "ahmed.alrashid" IN ROLE incident_responder;  -- system administrator
 CREATE ROLE "sarah.johnson" IN ROLE incident_responder;   -- business owner
 SELECT extname, extversion FROM pg_extension WHERE extname = 'pg_incident';
-SELECT severity, name, response_time, update_every, pir_due, page FROM incident_severity ORDER BY severity;
+SELECT severity, name, response_time, update_every, pir_due, page, calendar, escalation_policy
+  FROM incident_severity ORDER BY severity;
+
+\echo
+\echo '-- Setup: the playbook''s on-call rotation (two weeks: John Doe with Jane Smith as'
+\echo '--        backup, then Ahmed Al-Rashid with Sarah Johnson), handoff Sunday 09:00 Riyadh,'
+\echo '--        and Ahmed Al-Rashid (system administrator) as Incident Commander'
+INSERT INTO incident_responder (name, phone, email, chat) VALUES
+    ('john.doe', '+966-5X-XXX-XXXX', 'john.doe@example.com', '@john'),
+    ('jane.smith', '+966-5X-XXX-XXXY', 'jane.smith@example.com', '@jane'),
+    ('ahmed.alrashid', '+966-5X-XXX-XXXZ', 'ahmed@example.com', '@ahmed'),
+    ('sarah.johnson', '+966-5X-XXX-XXXA', 'sarah@example.com', '@sarah');
+-- the seeded escalation policy of P1/P2 pages the rotation named "on-call"
+INSERT INTO incident_rotation (name, shift, starts_at, time_zone, description)
+VALUES ('on-call', '1 week', '2026-01-11 09:00 Asia/Riyadh', 'Asia/Riyadh', 'The playbook''s two-week rotation');
+INSERT INTO incident_rotation_member (rotation, position, responder, backup) VALUES
+    ('on-call', 1, 'john.doe', 'jane.smith'),
+    ('on-call', 2, 'ahmed.alrashid', 'sarah.johnson');
+UPDATE incident_team_role SET primary_responder = 'ahmed.alrashid' WHERE role = 'incident_commander';
+SELECT w AS week_of, o.primary_responder, o.backup_responder
+  FROM unnest(ARRAY['2026-01-15 12:00+03', '2026-01-22 12:00+03']::timestamptz[]) AS w,
+       incident_oncall('on-call', w) AS o;
 
 \echo
 \echo '=============================================================================='
 \echo ' Phase 1: detection and declaration'
 \echo '=============================================================================='
 \echo '-- 14:27  every page of the website starts returning HTTP 500'
+\echo '-- 14:29  initial assessment, "determine initial severity level": the classifier agrees'
+\echo '--        that the playbook''s example is a P1, and says which rule decided'
+SELECT rank, rule, severity, category, matched
+  FROM incident_classify_explain('Website completely down - 500 errors') WHERE rank <= 2;
 \echo '-- 14:30  john.doe (on call) declares it, as the playbook example does:'
 \echo '--        incident_declare(''critical'', ''Website completely down - 500 errors'', ...)'
 \echo '--        ''critical'' is P1: acknowledge within 15 minutes, an update every 15 minutes'
@@ -64,6 +89,12 @@ SELECT code, severity, status, title, description, declared_by, started_at, decl
 \echo
 \echo '-- 14:30  the dashboard: one open P1, both clocks running'
 :dashboard
+
+\echo
+\echo '-- 14:30  who gets paged while nobody has acknowledged: the escalation schedule'
+\echo '--        (the background worker that pages on time comes in a later version)'
+SELECT step, level, to_char(due_at, 'HH24:MI') AS due, target_type, target, responder, state, reason
+  FROM incident_escalation_schedule(:'code') LIMIT 4;
 
 \echo
 \echo '-- 14:33  initial assessment (5 minutes): john.doe ticks the playbook''s checklist'
@@ -207,6 +238,13 @@ SELECT code, status,
        resolved_at - started_at AS customer_impact,
        to_char(pir_due, 'YYYY-MM-DD HH24:MI') AS pir_due
   FROM incident WHERE code = :'code';
+
+\echo
+\echo '-- 15:14  every SLA clock of the incident (incident_sla): the response was in time, the'
+\echo '--        second status update came 2 minutes late, the post-incident review clock runs'
+SELECT clock, seq, to_char(started_at, 'HH24:MI') AS started, to_char(due, 'MM-DD HH24:MI') AS due,
+       to_char(met_at, 'HH24:MI') AS met, remaining, overdue, state
+  FROM incident_sla WHERE code = :'code';
 
 \echo
 \echo '=============================================================================='
