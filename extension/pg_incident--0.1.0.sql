@@ -19,7 +19,7 @@ AS 'MODULE_PATHNAME', 'incident_timezone'
 LANGUAGE C STABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION @extschema@.incident_timezone() IS
-'The time zone in which incident codes take their day: pg_incident.timezone, or the session''s TimeZone when that is empty.';
+'The time zone in which incident codes take their day: pg_incident.timezone, or the server''s own zone (log_timezone) when that is empty.';
 
 CREATE FUNCTION @extschema@.incident_now()
 RETURNS timestamptz
@@ -737,9 +737,11 @@ DECLARE
     sev @extschema@.incident_severity;
 BEGIN
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = incident__deadline.severity;
-    RETURN start + CASE clock WHEN 'response' THEN sev.response_time
-                              WHEN 'update' THEN sev.update_every
-                              WHEN 'pir' THEN sev.pir_due END;
+    -- elapsed time (a day is 24 hours), not the session's calendar days
+    RETURN start + pg_catalog.date_part('epoch', CASE clock WHEN 'response' THEN sev.response_time
+                                                            WHEN 'update' THEN sev.update_every
+                                                            WHEN 'pir' THEN sev.pir_due END)
+                   * interval '1 second';
 END
 $$;
 
@@ -798,6 +800,12 @@ BEGIN
     SELECT * INTO choice FROM @extschema@.incident__choose_severity(incident_declare.severity, title, description);
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = choice.chosen;
     SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = choice.chosen;
+    IF started_at IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The start of an incident is a definite time.',
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
     IF started_at > now_ THEN
         RAISE EXCEPTION 'invalid start time "%"', started_at
             USING ERRCODE = 'invalid_parameter_value',
@@ -826,7 +834,8 @@ BEGIN
     RETURNING * INTO inc;
 
     PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
-        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due)
+        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due,
+                                      'next_update_due', inc.next_update_due)
         || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END);
     RETURN inc.code;
 END
@@ -976,8 +985,9 @@ BEGIN
                                  WHEN 'technical_lead' THEN inc.technical_lead
                                  ELSE inc.communications_lead END;
     IF previous IS NOT DISTINCT FROM responder THEN
-        RAISE NOTICE '% is already the % of incident "%"', responder, wanted_role, inc.code;
-        RETURN inc.status;
+        RAISE EXCEPTION '% is already the % of incident "%"', responder, pg_catalog.replace(wanted_role, '_', ' '), inc.code
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Nothing to change: every assignment is an event, so give someone else.';
     END IF;
 
     UPDATE @extschema@.incident i

@@ -51,6 +51,8 @@ SELECT incident_declare('P4', '  ' || repeat('y', 200) || '  ') AS long_code \gs
 SELECT length(title) FROM incident WHERE code = :'long_code';
 SELECT incident_declare('P1', 'db down', started_at => '2026-02-01 10:00:01+00');
 \echo :LAST_ERROR_SQLSTATE
+SELECT incident_declare('P1', 'db down', started_at => '-infinity');
+\echo :LAST_ERROR_SQLSTATE
 
 -- codes
 SELECT incident_acknowledge('INC-1');

@@ -20,13 +20,11 @@ SET pg_incident.clock = '2026-01-11 03:30:00+00';
 SELECT incident_declare('P3', 'Still yesterday in New York') AS ny_code \gset
 SELECT :'utc_code' AS utc, :'riyadh_code' AS riyadh, :'ny_code' AS new_york;
 
--- empty means the session's TimeZone
+-- empty means the server's zone (log_timezone), whatever the session's TimeZone
 SET pg_incident.timezone = '';
-SET TimeZone = 'Asia/Tokyo';
-SELECT incident_timezone();
-SET pg_incident.clock = '2026-05-05 20:00:00+00';
-SELECT incident_declare('P4', 'Morning in Tokyo') AS tokyo_code \gset
-SELECT :'tokyo_code' AS tokyo;
+SET TimeZone = 'Pacific/Kiritimati';
+SELECT incident_timezone() = current_setting('log_timezone') AS server_zone,
+       incident_timezone() <> current_setting('TimeZone') AS not_the_session_zone;
 SET TimeZone = 'UTC';
 SET pg_incident.timezone = 'UTC';
 
@@ -61,10 +59,13 @@ SELECT code FROM incident WHERE day = '2026-07-01' AND day_seq IN (1, 999, 1000,
 SELECT count(*) = max(day_seq) AS gap_free, count(DISTINCT code) = count(*) AS unique_codes
   FROM incident WHERE day = '2026-07-01';
 
--- the test clock belongs to superusers
-CREATE ROLE incident_codes_tester LOGIN;
+-- the test clock and the day's zone belong to superusers: a responder cannot
+-- move an incident to another day
+CREATE ROLE incident_codes_tester LOGIN IN ROLE incident_responder;
 SET ROLE incident_codes_tester;
 SET pg_incident.clock = '2030-01-01 00:00:00+00';
+\echo :LAST_ERROR_SQLSTATE
+SET pg_incident.timezone = 'Pacific/Pago_Pago';
 \echo :LAST_ERROR_SQLSTATE
 SET ROLE regress_incident_dba;
 DROP ROLE incident_codes_tester;

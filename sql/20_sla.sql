@@ -377,10 +377,20 @@ SELECT incident_calendar_add('no-hours', '2026-03-05 12:00+00', '1 hour');
 \echo :LAST_ERROR_SQLSTATE
 SELECT incident_sla_deadline('P2', '2026-03-05 12:00+00', 'no-hours');
 \echo :LAST_ERROR_SQLSTATE
+-- around the clock a day is 24 hours, whatever the session's TimeZone: across
+-- New York's spring change (2026-03-08) as in UTC
+SET TimeZone = 'America/New_York';
+SELECT incident_calendar_add('24x7', '2026-03-07 17:00+00', '1 day') AT TIME ZONE 'UTC' AS new_york_session;
+SET TimeZone = 'UTC';
+SELECT incident_calendar_add('24x7', '2026-03-07 17:00+00', '1 day') AT TIME ZONE 'UTC' AS utc_session;
+
+-- a severity on such a calendar can still be declared in the middle of an
+-- outage: its clocks are counted around the clock, with a warning
 BEGIN;
 UPDATE incident_severity SET calendar = 'no-hours' WHERE severity = 'P4';
-SELECT incident_declare('P4', 'Documentation error');
-\echo :LAST_ERROR_SQLSTATE
+SELECT incident_declare('P4', 'Documentation error') AS no_hours_code \gset
+SELECT severity, response_due - declared_at AS response_in, next_update_due - declared_at AS update_in
+  FROM incident WHERE code = :'no_hours_code';
 ROLLBACK;
 DELETE FROM incident_calendar_hours WHERE calendar = 'ny-office';
 \echo :LAST_ERROR_SQLSTATE

@@ -65,12 +65,16 @@ PG_FUNCTION_INFO_V1(incident_timezone_valid);
 void
 _PG_init(void)
 {
+	/*
+	 * Superuser-only, so that a responder cannot move an incident to another
+	 * day by changing a session setting; empty means the server's zone.
+	 */
 	DefineCustomStringVariable("pg_incident.timezone",
 							   "Sets the time zone in which incident codes take their day.",
-							   "Empty means the session's TimeZone setting.",
+							   "Empty means the server's time zone (log_timezone).",
 							   &incident_timezone_setting,
 							   "",
-							   PGC_USERSET,
+							   PGC_SUSET,
 							   0,
 							   incident_check_timezone,
 							   NULL,
@@ -102,7 +106,7 @@ incident_check_timezone(char **newval, void **extra, GucSource source)
 	if (pg_tzset(*newval) == NULL)
 	{
 		GUC_check_errmsg("invalid time zone \"%s\"", *newval);
-		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Riyadh\", or an empty string for the session's TimeZone.");
+		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Riyadh\", or an empty string for the server's time zone.");
 		return false;
 	}
 	return true;
@@ -203,7 +207,10 @@ incident_assign_clock(const char *newval, void *extra)
 }
 
 /*
- * incident_timezone() returns the time zone in which incident days are taken.
+ * incident_timezone() returns the time zone in which incident days are taken:
+ * pg_incident.timezone, else the server's own zone. That is log_timezone,
+ * which initdb sets to the machine's zone and only the server's
+ * configuration can change, unlike TimeZone, which every client may set.
  */
 Datum
 incident_timezone(PG_FUNCTION_ARGS)
@@ -211,7 +218,7 @@ incident_timezone(PG_FUNCTION_ARGS)
 	if (incident_timezone_setting != NULL && incident_timezone_setting[0] != '\0')
 		PG_RETURN_TEXT_P(cstring_to_text(incident_timezone_setting));
 
-	PG_RETURN_TEXT_P(cstring_to_text(pg_get_timezone_name(session_timezone)));
+	PG_RETURN_TEXT_P(cstring_to_text(pg_get_timezone_name(log_timezone)));
 }
 
 /*
@@ -247,5 +254,12 @@ incident_timezone_valid(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_BOOL(name[0] != '\0' && pg_tzset(name) != NULL);
+	/*
+	 * A zone name, not a POSIX offset spec such as "+05" (which PostgreSQL
+	 * would read as five hours west of Greenwich) or "localtime".
+	 */
+	if (name[0] == '\0' || name[0] == '+' || name[0] == '-' || isdigit((unsigned char) name[0]) ||
+		pg_strcasecmp(name, "localtime") == 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(pg_tzset(name) != NULL);
 }

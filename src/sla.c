@@ -570,8 +570,9 @@ sla_interval_usecs(const Interval *span)
 
 /*
  * The instant at which span of working time of the calendar has passed
- * since start. A calendar open around the clock without holidays adds
- * span exactly as timestamptz + interval does.
+ * since start. On a calendar open around the clock without holidays that is
+ * start plus span as elapsed time (a day is 24 hours), whatever the
+ * session's TimeZone, as on every other calendar.
  */
 static TimestampTz
 sla_deadline(const char *calname, TimestampTz start, Interval *span, Oid fn_oid)
@@ -584,9 +585,16 @@ sla_deadline(const char *calname, TimestampTz start, Interval *span, Oid fn_oid)
 	if (TIMESTAMP_NOT_FINITE(start))
 		return start;
 	if (cal->continuous)
-		return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													   TimestampTzGetDatum(start),
-													   PointerGetDatum(span)));
+	{
+		if (pg_add_s64_overflow(start, usecs, &result) || !IS_VALID_TIMESTAMP(result))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("deadline \"%s\" after \"%s\" is out of range",
+							DatumGetCString(DirectFunctionCall1(interval_out, PointerGetDatum(span))),
+							timestamptz_to_str(start)),
+					 errhint("Give a shorter interval or an earlier start.")));
+		return result;
+	}
 	if (!sla_add(cal, start, usecs, &result) || !IS_VALID_TIMESTAMP(result))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),

@@ -336,20 +336,35 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     sev @extschema@.incident_severity;
+    span interval;
 BEGIN
     IF start IS NULL THEN
         RETURN NULL;
     END IF;
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = incident__deadline.severity;
-    RETURN @extschema@.incident_calendar_add(sev.calendar, start,
-                                             CASE clock WHEN 'response' THEN sev.response_time
-                                                        WHEN 'update' THEN sev.update_every
-                                                        WHEN 'pir' THEN sev.pir_due END);
+    span := CASE clock WHEN 'response' THEN sev.response_time
+                       WHEN 'update' THEN sev.update_every
+                       WHEN 'pir' THEN sev.pir_due END;
+    IF sev.calendar = '24x7' THEN
+        RETURN @extschema@.incident_calendar_add('24x7', start, span);
+    END IF;
+    -- A declaration must not fail in the middle of an outage because a
+    -- calendar has no working time (no hours yet, or holidays all year):
+    -- count around the clock instead, and say so.
+    BEGIN
+        RETURN @extschema@.incident_calendar_add(sev.calendar, start, span);
+    EXCEPTION WHEN object_not_in_prerequisite_state OR datetime_field_overflow THEN
+        RAISE WARNING 'calendar "%" of severity % has no working time; the % clock is counted around the clock',
+                      sev.calendar, sev.severity, clock
+            USING DETAIL = SQLERRM,
+                  HINT = 'Add working hours to the calendar, or set the severity''s calendar to "24x7".';
+        RETURN @extschema@.incident_calendar_add('24x7', start, span);
+    END;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__deadline(text, text, timestamptz) IS
-'Internal: when a clock (response, update or pir) of an incident of this severity started at start falls due, counted in the working time of the severity''s calendar. Every lifecycle function computes its deadlines here.';
+'Internal: when a clock (response, update or pir) of an incident of this severity started at start falls due, counted in the working time of the severity''s calendar (around the clock, with a WARNING, when that calendar has no working time). Every lifecycle function computes its deadlines here.';
 
 ------------------------------------------------------------------------------
 -- Every clock of every incident, and monthly compliance

@@ -16,6 +16,8 @@ use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('nopreload');
 $node->init;
+# the server's own zone, which decides the day of a code by default
+$node->append_conf('postgresql.conf', "log_timezone = 'Asia/Riyadh'");
 $node->start;
 
 is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'), '', 'the library is not preloaded');
@@ -46,7 +48,7 @@ my $superuser = $node->safe_psql('postgres', 'SELECT current_user');
 
 # ---- declare on the real clock ----
 is( $node->safe_psql('postgres',
-		q{SELECT incident_declare('P1', 'db down') = 'INC-' || to_char(now(), 'YYYY-MMDD') || '-001'}),
+		q{SELECT incident_declare('P1', 'db down') = 'INC-' || to_char(now() AT TIME ZONE incident_timezone(), 'YYYY-MMDD') || '-001'}),
 	't', 'declare works without preloading: the first code of today');
 
 # ---- pg_incident.timezone ----
@@ -70,7 +72,7 @@ SELECT incident_timezone();
 });
 like($err, qr/WARNING:.*invalid time zone "Not\/AZone"/,
 	'a bad zone set before the library loads is rejected with a warning when it loads');
-is($out, 'UTC', 'and incident days are then taken in the session TimeZone');
+is($out, 'Asia/Riyadh', 'and incident days are then taken in the server\'s zone (log_timezone)');
 
 ($ret, $out, $sqlstate, $err) = psql_as(
 	$superuser, 'postgres', q{
@@ -80,13 +82,20 @@ SELECT incident_declare('P2', 'late night in Riyadh');
 SET pg_incident.timezone = 'UTC';
 SELECT incident_declare('P2', 'still the 15th in UTC');
 SET pg_incident.timezone = '';
-SET TimeZone = 'Asia/Riyadh';
-SELECT incident_declare('P2', 'session TimeZone decides');
+SET TimeZone = 'UTC';
+SELECT incident_declare('P2', 'the server zone decides, not the session');
 });
 is($ret, 0, 'declarations on the test clock succeed') or diag($err);
 is( $out,
 	"INC-2026-0116-001\nINC-2026-0115-001\nINC-2026-0116-002",
-	'23:30 UTC on the 15th is the 16th in Asia/Riyadh, the 15th in UTC; an empty setting follows TimeZone');
+	'23:30 UTC on the 15th is the 16th in Asia/Riyadh, the 15th in UTC; an empty setting follows the server\'s zone, not the session TimeZone');
+
+($ret, $out, $sqlstate, $err) = psql_as(
+	'alice', 'postgres', q{
+SELECT incident_now() IS NOT NULL;
+SET pg_incident.timezone = 'Pacific/Pago_Pago';
+});
+is($sqlstate, '42501', 'a responder cannot choose the zone of incident days (42501)');
 
 # ---- pg_incident.clock is for superusers ----
 ($ret, $out, $sqlstate, $err) = psql_as(
@@ -115,7 +124,7 @@ is($ret, 0, 'CREATE EXTENSION in a second database, whose roles already exist, s
 is($err, '', 'and prints nothing on stderr');
 ($ret, $out, $sqlstate, $err) = psql_as('alice', 'second',
 	q{SELECT incident_declare('P3', 'in the second database')
-	         = 'INC-' || to_char(now(), 'YYYY-MMDD') || '-001'});
+	         = 'INC-' || to_char(now() AT TIME ZONE incident_timezone(), 'YYYY-MMDD') || '-001'});
 is($out, 't', 'a responder declares there; the second database counts its own codes') or diag($err);
 
 # ---- DROP EXTENSION, then CREATE EXTENSION again ----
@@ -132,7 +141,7 @@ is($ret, 0, 'CREATE EXTENSION again succeeds') or diag($err);
 ($ret, $out, $sqlstate, $err) = psql_as(
 	'alice', 'postgres', q{
 SELECT count(*) FROM incident;
-SELECT incident_declare('P2', 'after re-creating') = 'INC-' || to_char(now(), 'YYYY-MMDD') || '-001';
+SELECT incident_declare('P2', 'after re-creating') = 'INC-' || to_char(now() AT TIME ZONE incident_timezone(), 'YYYY-MMDD') || '-001';
 });
 is($out, "0\nt", 'the re-created extension starts empty and a responder can declare again') or diag($err);
 
