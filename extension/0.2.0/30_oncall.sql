@@ -591,7 +591,9 @@ DECLARE
     bad record;
 BEGIN
     -- an AFTER ROW trigger runs once the whole statement is done, so that
-    -- one UPDATE may shift every delay of a policy at once
+    -- one UPDATE may shift every delay of a policy at once; the policy row
+    -- is locked so that two sessions adding levels check one after the other
+    PERFORM FROM @extschema@.incident_escalation_policy p WHERE p.name = NEW.policy FOR UPDATE;
     SELECT a.level AS earlier, a.delay AS earlier_delay, b.level AS later, b.delay AS later_delay INTO bad
       FROM @extschema@.incident_escalation_level a
       JOIN @extschema@.incident_escalation_level b
