@@ -43,6 +43,9 @@ VALUES ('customer_comms', 1, 'Post on the status page'),
 UPDATE incident_classify_rule SET severity = 'P4' WHERE name = 'unclassified';
 INSERT INTO incident_classify_rule (name, priority, pattern, severity, category)
 VALUES ('newsletter', 205, '\mnewsletter\M', 'P4', 'functionality');
+-- seeded rows deleted: a restore must not bring them back
+DELETE FROM incident_classify_rule WHERE name = 'ui_inconsistency';
+DELETE FROM incident_checklist_template_item WHERE checklist = 'closure' AND item_no = 5;
 
 -- on-call: responders, the rotation the seeded policy pages, an override,
 -- the IC role filled, an edited seeded level and a policy of one's own
@@ -133,7 +136,7 @@ my @tables = qw(incident incident_event checklists incident_day_counter
   incident_calendar incident_calendar_hours incident_calendar_holiday
   incident_responder incident_rotation incident_rotation_member incident_rotation_override
   incident_team_role incident_escalation_policy incident_escalation_level escalations
-  incident_classify_rule);
+  incident_classify_rule incident_deleted_default);
 
 sub table_digest
 {
@@ -214,6 +217,11 @@ foreach my $db (qw(dst dst2))
 			         || ' ' || count(*) FILTER (WHERE NOT is_default) FROM incident_classify_rule}),
 		'P4 P4 2',
 		"$db: the added and the edited classification rules are kept and used");
+	is( $node->safe_psql($db,
+			q{SELECT count(*) FROM incident_classify_rule WHERE name = 'ui_inconsistency'}
+			  . q{ UNION ALL SELECT count(*) FROM incident_checklist_template_item WHERE checklist = 'closure' AND item_no = 5}),
+		"0\n0",
+		"$db: seeded rows deleted before the dump stay deleted (incident_deleted_default)");
 
 	# A declaration after the restore continues the day and the sequences.
 	my $next = $node->safe_psql(
