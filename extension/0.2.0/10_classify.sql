@@ -246,6 +246,7 @@ DECLARE
     phrase text;
     winner record;
     runner_up record;
+    classified boolean := false;
 BEGIN
     IF severity IS NOT NULL AND pg_catalog.lower(pg_catalog.btrim(severity)) <> 'auto' THEN
         chosen := @extschema@.incident_severity_normalize(severity);
@@ -254,22 +255,26 @@ BEGIN
     END IF;
 
     phrase := pg_catalog.concat_ws(E'\n', title, description);
-    SELECT * INTO winner FROM @extschema@.incident_classify_explain(phrase) e WHERE e.rank = 1;
-    IF winner.rank IS NULL THEN
+    -- one pass of the classifier gives both the winner and the runner-up
+    FOR runner_up IN SELECT * FROM @extschema@.incident_classify_explain(phrase) e WHERE e.rank <= 2 ORDER BY e.rank LOOP
+        IF runner_up.rank = 1 THEN
+            winner := runner_up;
+            classified := true;
+        END IF;
+    END LOOP;
+    IF NOT classified THEN
         RAISE EXCEPTION 'could not classify incident "%"', title
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'No enabled rule of incident_classify_rule matches its title or description.',
                   HINT = 'Give a severity (P1, P2, P3 or P4), or enable the catch-all rule "unclassified".';
     END IF;
-    SELECT * INTO runner_up FROM @extschema@.incident_classify_explain(phrase) e WHERE e.rank = 2;
-
     chosen := winner.severity;
     why := pg_catalog.jsonb_build_object(
         'severity', winner.severity,
         'rule', winner.rule,
         'category', winner.category,
         'matched', winner.matched,
-        'runner_up', CASE WHEN runner_up.rank IS NULL THEN NULL
+        'runner_up', CASE WHEN runner_up.rank <> 2 THEN NULL
                           ELSE pg_catalog.jsonb_build_object('rule', runner_up.rule, 'severity', runner_up.severity,
                                                              'category', runner_up.category) END,
         'asked', coalesce(severity, 'NULL'));
