@@ -9,7 +9,7 @@
  * pattern matches. Each backend compiles the rules once, with PostgreSQL's
  * own regular expression engine (advanced syntax, case-insensitive, as the
  * ~* operator), into a memory context of its own that outlives
- * transactions. A trigger on the table (incident__classify_rules_changed)
+ * transactions. A trigger on the table (incident__config_changed, in pg_incident.c)
  * queues a relcache invalidation for it; every backend that has compiled
  * the rules gets the invalidation through the relcache callback registered
  * when it first compiled them (this backend at the end of the command, the
@@ -87,7 +87,6 @@ PG_FUNCTION_INFO_V1(incident_classify_text);
 PG_FUNCTION_INFO_V1(incident_classify_explain_text);
 PG_FUNCTION_INFO_V1(incident_classify_signals);
 PG_FUNCTION_INFO_V1(incident_classify_explain_signals);
-PG_FUNCTION_INFO_V1(incident__classify_rules_changed);
 
 /* ====================================================================
  * Rule sets: compiling and matching (no SPI)
@@ -737,25 +736,6 @@ classify_rules(FunctionCallInfo fcinfo)
 	if (!classify_cache_valid || classify_cache == NULL)
 		classify_load(get_func_namespace(fcinfo->flinfo->fn_oid));
 	return classify_cache;
-}
-
-/*
- * incident__classify_rules_changed(): statement trigger on the rules table;
- * makes every backend compile the rules again.
- */
-Datum
-incident__classify_rules_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("incident__classify_rules_changed() must be called as a trigger")));
-
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	classify_cache_valid = false;
-	PG_RETURN_POINTER(NULL);
 }
 
 /* ====================================================================

@@ -31,6 +31,9 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
+#include "utils/rel.h"
+#include "commands/trigger.h"
 #include "utils/timestamp.h"
 #include "access/xact.h"
 
@@ -58,6 +61,7 @@ PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
 PG_FUNCTION_INFO_V1(incident_invoker);
 PG_FUNCTION_INFO_V1(incident_timezone_valid);
+PG_FUNCTION_INFO_V1(incident__config_changed);
 
 /*
  * Module load: define the settings.
@@ -262,4 +266,25 @@ incident_timezone_valid(PG_FUNCTION_ARGS)
 		pg_strcasecmp(name, "localtime") == 0)
 		PG_RETURN_BOOL(false);
 	PG_RETURN_BOOL(pg_tzset(name) != NULL);
+}
+
+/*
+ * incident__config_changed(): statement trigger on a configuration table that
+ * a module caches per backend (classification rules, calendars). Queues a
+ * relcache invalidation of the table, which reaches this backend at the end
+ * of the command and the others when the change commits; each module's
+ * relcache callback then drops what it compiled from the table.
+ */
+Datum
+incident__config_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("incident__config_changed() must be called as a trigger")));
+
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
+	PG_RETURN_POINTER(NULL);
 }

@@ -81,7 +81,6 @@ static TimestampTz sla_deadline(const char *calname, TimestampTz start,
 PG_FUNCTION_INFO_V1(incident_calendar_add);
 PG_FUNCTION_INFO_V1(incident_calendar_working_time);
 PG_FUNCTION_INFO_V1(incident_sla_deadline);
-PG_FUNCTION_INFO_V1(incident__calendar_changed);
 
 /* ------------------------------------------------------------------------
  * Arithmetic: no SPI, no catalog
@@ -693,21 +692,4 @@ incident_sla_deadline(PG_FUNCTION_ARGS)
 	start = PG_GETARG_TIMESTAMPTZ(1);
 
 	PG_RETURN_TIMESTAMPTZ(sla_deadline(calname, start, &span, fn_oid));
-}
-
-/*
- * Statement trigger on the calendar tables: tell every backend (this one at
- * the next command, the others at commit) to drop its cached calendars.
- */
-Datum
-incident__calendar_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("incident__calendar_changed() was not called by the trigger manager")));
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	return PointerGetDatum(NULL);
 }

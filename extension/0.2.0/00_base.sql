@@ -51,3 +51,17 @@ COMMENT ON FUNCTION @extschema@.incident__require_timezone(text, text) IS
 REVOKE ALL ON FUNCTION @extschema@.incident__require_timezone(text, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.incident_timezone_valid(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_timezone_valid(text) TO incident_viewer;
+
+-- Modules that compile a configuration table once per backend (the
+-- classifier's rules, the calendars) learn of its changes through this
+-- statement trigger.
+
+CREATE FUNCTION @extschema@.incident__config_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'incident__config_changed'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.incident__config_changed() IS
+'Internal trigger: after a change to a configuration table that backends cache (classification rules, calendars), tells every backend (this one at the end of the command, the others when the change commits) to read it again.';
+
+REVOKE ALL ON FUNCTION @extschema@.incident__config_changed() FROM PUBLIC;

@@ -96,14 +96,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__classify_rule_check() IS
 'Internal trigger: refuses a classification rule with an invalid name, pattern, severity or category, naming the rule; stores severities as P1..P4 and categories in lower case.';
 
-CREATE FUNCTION @extschema@.incident__classify_rules_changed()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'incident__classify_rules_changed'
-LANGUAGE C;
-
-COMMENT ON FUNCTION @extschema@.incident__classify_rules_changed() IS
-'Internal trigger: after any change to incident_classify_rule, tells every backend (this one at once, the others when the change commits) to compile the rules again.';
-
 -- Triggers of the same kind fire in name order: check, then edited/restore.
 CREATE TRIGGER incident_classify_rule_check
     BEFORE INSERT OR UPDATE ON @extschema@.incident_classify_rule
@@ -116,7 +108,7 @@ CREATE TRIGGER incident_classify_rule_restore
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('name');
 CREATE TRIGGER incident_classify_rule_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_classify_rule
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__classify_rules_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
 
 -- The seeded rules. The first match decides, so the order carries meaning:
 --  100-199  P1: security, payment, database, whole-site outage, admin panel down
@@ -292,7 +284,7 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_classify_rule',
 
 REVOKE ALL ON FUNCTION @extschema@.incident_classify(text), @extschema@.incident_classify(jsonb),
                        @extschema@.incident_classify_explain(text), @extschema@.incident_classify_explain(jsonb),
-                       @extschema@.incident__classify_rule_check(), @extschema@.incident__classify_rules_changed()
+                       @extschema@.incident__classify_rule_check()
    FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_classify(text), @extschema@.incident_classify(jsonb),
                           @extschema@.incident_classify_explain(text), @extschema@.incident_classify_explain(jsonb)

@@ -232,13 +232,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__severity_calendar_check() IS
 'Internal trigger: a severity''s calendar must exist.';
 
-CREATE FUNCTION @extschema@.incident__calendar_changed()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'incident__calendar_changed'
-LANGUAGE C;
-
-COMMENT ON FUNCTION @extschema@.incident__calendar_changed() IS
-'Internal trigger: after any change to a calendar table, every backend drops the calendars it has cached.';
 
 -- "restore" sorts before "validate": a pg_dump restore of an edited seeded
 -- row replaces the seeded one before it could be taken for an overlap.
@@ -253,7 +246,7 @@ CREATE TRIGGER incident_calendar_validate
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__calendar_check();
 CREATE TRIGGER incident_calendar_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_calendar
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__calendar_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
 
 CREATE TRIGGER incident_calendar_hours_edited
     BEFORE UPDATE ON @extschema@.incident_calendar_hours
@@ -269,14 +262,14 @@ CREATE TRIGGER incident_calendar_hours_keep
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__calendar_hours_keep();
 CREATE TRIGGER incident_calendar_hours_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_calendar_hours
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__calendar_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
 
 CREATE TRIGGER incident_calendar_holiday_validate
     BEFORE INSERT OR UPDATE ON @extschema@.incident_calendar_holiday
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__calendar_holiday_check();
 CREATE TRIGGER incident_calendar_holiday_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_calendar_holiday
-    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__calendar_changed();
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
 
 ------------------------------------------------------------------------------
 -- Each severity counts its clocks in a calendar
@@ -478,7 +471,6 @@ REVOKE ALL ON FUNCTION @extschema@.incident__span_text(time, time),
                        @extschema@.incident__calendar_hours_keep(),
                        @extschema@.incident__calendar_holiday_check(),
                        @extschema@.incident__severity_calendar_check(),
-                       @extschema@.incident__calendar_changed(),
                        @extschema@.incident_calendar_add(text, timestamptz, interval),
                        @extschema@.incident_calendar_working_time(text, timestamptz, timestamptz),
                        @extschema@.incident_sla_deadline(text, timestamptz),
