@@ -8,26 +8,31 @@
 #   make bench      benchmarks; results in docs/benchmarks.md
 
 EXTENSION    = pg_incident
-EXTVERSION   = 0.2.0
+EXTVERSION   = 0.3.0
 
 MODULE_big   = pg_incident
 OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 PGFILEDESC   = "pg_incident - incident response playbook in the database"
 
-# Install scripts are written by hand; each upgrade script is assembled from
-# the fragments in extension/<version>/, in name order, so that parts of one
-# release can be written side by side. CREATE EXTENSION of the latest version
-# runs the oldest install script and then the upgrades, so a fresh install and
-# an upgraded one are the same by construction.
-UPGRADES     = extension/pg_incident--0.1.0--0.2.0.sql
-DATA         = $(filter-out $(UPGRADES),$(wildcard extension/pg_incident--*.sql))
-DATA_built   = $(UPGRADES)
+# One SQL source per feature (extension/NN_feature.sql) holds the current
+# definitions of its objects; make joins them, in name order, into the install
+# script of the current version. The scripts of released versions (the first
+# install script and each upgrade) are frozen; extension/frozen.sha256 names
+# them and test/t/006_upgrade.pl checks that they are unchanged and that an
+# installation upgraded step by step equals a fresh one. To release
+# $(EXTVERSION): commit the built install script, add it and the last upgrade
+# script to frozen.sha256, raise EXTVERSION and start the next upgrade script.
+FEATURES       = $(sort $(wildcard extension/[0-9][0-9]_*.sql))
+CURRENT_SQL = extension/pg_incident--$(EXTVERSION).sql
+DATA         = $(filter-out $(CURRENT_SQL),$(wildcard extension/pg_incident--*.sql))
+DATA_built   = $(CURRENT_SQL)
 EXTRA_CLEAN  = pg_incident.control results output_iso tmp_check tmp_check_iso log
 
-extension/pg_incident--0.1.0--0.2.0.sql: $(sort $(wildcard extension/0.2.0/*.sql)) Makefile
-	{ printf '%s\n' '/* extension/pg_incident--0.1.0--0.2.0.sql: generated from extension/0.2.0/ by make; edit those */' \
-	    '\echo Use "ALTER EXTENSION pg_incident UPDATE TO '"'"'0.2.0'"'"'" to load this file. \quit'; \
-	  for f in $(sort $(wildcard extension/0.2.0/*.sql)); do printf '\n-- from %s\n' "$$f"; cat "$$f"; done; } > $@
+$(CURRENT_SQL): $(FEATURES) Makefile
+	{ printf '%s\n' '/* $@: pg_incident $(EXTVERSION), built by make from extension/NN_*.sql; edit those */' \
+	    '' '-- complain if script is sourced in psql, rather than via CREATE EXTENSION' \
+	    '\echo Use "CREATE EXTENSION pg_incident" to load this file. \quit'; \
+	  for f in $(FEATURES); do printf '\n-- from %s\n' "$$f"; cat "$$f"; done; } > $@.tmp && mv $@.tmp $@
 
 PG_CPPFLAGS  = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers $(shell curl-config --cflags 2>/dev/null)
 SHLIB_LINK   = $(shell curl-config --libs 2>/dev/null)

@@ -48,5 +48,26 @@ SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'incident_ev
 -- rows stay pristine, so pg_dump still leaves them out
 SELECT severity, response_time, escalation_policy, is_default FROM incident_severity ORDER BY severity;
 
+-- 0.2.0 to 0.3.0, the version in the making; test/t/006_upgrade.pl compares
+-- the result with a fresh install, member by member
+SELECT incident_declare('P3', 'Declared under 0.2.0') AS between_code \gset
+ALTER EXTENSION pg_incident UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'pg_incident';
+
+INSERT INTO objects_at
+SELECT '0.3.0', pg_describe_object(classid, objid, objsubid)
+  FROM pg_depend
+ WHERE refclassid = 'pg_extension'::regclass AND deptype = 'e'
+   AND refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_incident');
+
+SELECT object AS added_in_0_3_0 FROM objects_at WHERE version = '0.3.0'
+EXCEPT SELECT object FROM objects_at WHERE version = '0.2.0' ORDER BY 1;
+SELECT object AS removed_in_0_3_0 FROM objects_at WHERE version = '0.2.0'
+EXCEPT SELECT object FROM objects_at WHERE version = '0.3.0' ORDER BY 1;
+
+-- the incidents of 0.1.0 and 0.2.0 live on
+SELECT code, status FROM incident ORDER BY id;
+SELECT incident_acknowledge(:'between_code', 'jane');
+
 DROP EXTENSION pg_incident;
 SELECT count(*) AS tables_left FROM pg_class WHERE relname LIKE 'incident%' AND relkind IN ('r', 'v');

@@ -70,8 +70,9 @@ SELECT t, has_table_privilege('incident_viewer', t, 'SELECT') AS viewer_select,
                     'incident_dashboard', 'incident_timeline']::regclass[]) AS t;
 
 -- tables registered with pg_dump
-SELECT unnest(extconfig)::regclass AS dumped, unnest(extcondition) AS condition
-  FROM pg_extension WHERE extname = 'pg_incident' ORDER BY 1::text COLLATE "C";
+SELECT dumped, condition
+  FROM pg_extension, unnest(extconfig::regclass[], extcondition) AS c(dumped, condition)
+ WHERE extname = 'pg_incident' ORDER BY dumped::text COLLATE "C";
 
 -- works right after CREATE EXTENSION, in plain psql
 SELECT incident_declare('P1', 'db down') ~ '^INC-[0-9]{4}-[0-9]{4}-001$' AS declared;

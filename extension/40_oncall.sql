@@ -1,4 +1,4 @@
-/* extension/0.2.0/30_oncall.sql: on-call rotations and escalation policies.
+/* extension/40_oncall.sql: on-call rotations and escalation policies.
  *
  * Responders and their contacts, rotations of responders with overrides, the
  * playbook's three incident roles with a primary and a backup, and
@@ -130,12 +130,7 @@ VALUES
            'Documentation'],
      'Business Owner', 'Project Manager', true);
 
-CREATE TRIGGER incident_team_role_edited
-    BEFORE UPDATE ON @extschema@.incident_team_role
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_team_role_restore
-    BEFORE INSERT ON @extschema@.incident_team_role
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('role');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_team_role', 'role');
 
 ------------------------------------------------------------------------------
 -- Escalation policies
@@ -191,18 +186,8 @@ VALUES ('page-on-call', 1, '0', 'rotation_primary', 'on-call', 'Page on-call eng
        ('page-on-call', 2, '0', 'role_primary', 'incident_commander', 'Notify Incident Commander', true),
        ('page-on-call', 3, '10 minutes', 'rotation_backup', 'on-call', 'Still unacknowledged: page the on-call backup', true);
 
-CREATE TRIGGER incident_escalation_policy_edited
-    BEFORE UPDATE ON @extschema@.incident_escalation_policy
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_escalation_policy_restore
-    BEFORE INSERT ON @extschema@.incident_escalation_policy
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('name');
-CREATE TRIGGER incident_escalation_level_edited
-    BEFORE UPDATE ON @extschema@.incident_escalation_level
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_escalation_level_restore
-    BEFORE INSERT ON @extschema@.incident_escalation_level
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('policy', 'level');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_escalation_policy', 'name');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_escalation_level', 'policy', 'level');
 
 -- Which policy applies: per severity. Seeded P1 and P2 rows get the seeded
 -- policy without counting as edited (an upgrade also gives it to P1/P2 rows
@@ -1088,36 +1073,10 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_rotation', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_rotation_member', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_rotation_override', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_rotation_override_id_seq', '');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_team_role', 'WHERE NOT is_default');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_escalation_policy', 'WHERE NOT is_default');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_escalation_level', 'WHERE NOT is_default');
 
 ------------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------------
-
-REVOKE ALL ON FUNCTION
-    @extschema@.incident__require_responder(text, text),
-    @extschema@.incident__require_rotation(text),
-    @extschema@.incident__check_responder(),
-    @extschema@.incident__check_rotation(),
-    @extschema@.incident__check_rotation_member(),
-    @extschema@.incident__check_rotation_override(),
-    @extschema@.incident__check_team_role(),
-    @extschema@.incident__check_escalation_policy(),
-    @extschema@.incident__check_escalation_level(),
-    @extschema@.incident__check_escalation_order(),
-    @extschema@.incident__rotation_handoff(@extschema@.incident_rotation, bigint),
-    @extschema@.incident__rotation_shift(@extschema@.incident_rotation, timestamptz),
-    @extschema@.incident__oncall(text, timestamptz),
-    @extschema@.incident_oncall(text, timestamptz),
-    @extschema@.incident_oncall_schedule(text, timestamptz, timestamptz),
-    @extschema@.incident__escalation_step(text, timestamptz, int),
-    @extschema@.incident__escalation_target(text, text, timestamptz),
-    @extschema@.incident__escalation_target_text(text, text),
-    @extschema@.incident_escalation_schedule(text, int),
-    @extschema@.incident_escalate(text)
-  FROM PUBLIC;
 
 GRANT SELECT ON @extschema@.incident_responder, @extschema@.incident_rotation,
                 @extschema@.incident_rotation_member, @extschema@.incident_rotation_override,

@@ -1,4 +1,4 @@
-/* extension/0.2.0/10_classify.sql: severity classification.
+/* extension/20_classify.sql: severity classification.
  *
  * incident_classify(text) gives the severity (P1..P4) of an incident from
  * what a person or a probe writes about it, by the first enabled rule of
@@ -96,16 +96,12 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__classify_rule_check() IS
 'Internal trigger: refuses a classification rule with an invalid name, pattern, severity or category, naming the rule; stores severities as P1..P4 and categories in lower case.';
 
--- Triggers of the same kind fire in name order: check, then edited/restore.
+-- Triggers of the same kind fire in name order: check, then edited/restore
+-- (those of incident__seeded_table).
 CREATE TRIGGER incident_classify_rule_check
     BEFORE INSERT OR UPDATE ON @extschema@.incident_classify_rule
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__classify_rule_check();
-CREATE TRIGGER incident_classify_rule_edited
-    BEFORE UPDATE ON @extschema@.incident_classify_rule
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_classify_rule_restore
-    BEFORE INSERT ON @extschema@.incident_classify_rule
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('name');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_classify_rule', 'name');
 CREATE TRIGGER incident_classify_rule_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_classify_rule
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
@@ -229,8 +225,8 @@ COMMENT ON FUNCTION @extschema@.incident_classify_explain(jsonb) IS
 -- Declaring with severity NULL or 'auto'
 ------------------------------------------------------------------------------
 
-CREATE OR REPLACE FUNCTION @extschema@.incident__choose_severity(severity text, title text, description text,
-                                                                 OUT chosen text, OUT why jsonb)
+CREATE FUNCTION @extschema@.incident__choose_severity(severity text, title text, description text,
+                                                      OUT chosen text, OUT why jsonb)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -277,15 +273,9 @@ COMMENT ON FUNCTION @extschema@.incident__choose_severity(text, text, text) IS
 'Internal: the severity a declaration gets from what the caller gave, and why when it was not given outright: for NULL or ''auto'', the classification of title and description by incident_classify_explain() (rule, category, the text matched, the runner-up).';
 
 ------------------------------------------------------------------------------
--- pg_dump and privileges
+-- Privileges
 ------------------------------------------------------------------------------
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_classify_rule', 'WHERE NOT is_default');
-
-REVOKE ALL ON FUNCTION @extschema@.incident_classify(text), @extschema@.incident_classify(jsonb),
-                       @extschema@.incident_classify_explain(text), @extschema@.incident_classify_explain(jsonb),
-                       @extschema@.incident__classify_rule_check()
-   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_classify(text), @extschema@.incident_classify(jsonb),
                           @extschema@.incident_classify_explain(text), @extschema@.incident_classify_explain(jsonb)
    TO incident_viewer;

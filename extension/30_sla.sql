@@ -1,11 +1,11 @@
-/* extension/0.2.0/20_sla.sql: SLA clocks counted in business calendars.
+/* extension/30_sla.sql: SLA clocks counted in business calendars.
  *
  * Calendars (a time zone, weekly working spans in local wall-clock time,
  * holidays) are rows an incident_admin inserts; "24x7" is seeded and is every
  * severity's calendar until one is set to another. Deadline arithmetic is in
  * C (src/sla.c): incident_calendar_add, incident_calendar_working_time and
  * incident_sla_deadline. incident__deadline, through which every lifecycle
- * function computes its clocks, now counts them in the severity's calendar.
+ * function computes its clocks, counts them in the severity's calendar.
  * incident_sla shows every clock of every incident and incident_sla_compliance
  * the share of clocks met per month, severity and clock.
  */
@@ -235,12 +235,7 @@ COMMENT ON FUNCTION @extschema@.incident__severity_calendar_check() IS
 
 -- "restore" sorts before "validate": a pg_dump restore of an edited seeded
 -- row replaces the seeded one before it could be taken for an overlap.
-CREATE TRIGGER incident_calendar_edited
-    BEFORE UPDATE ON @extschema@.incident_calendar
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_calendar_restore
-    BEFORE INSERT ON @extschema@.incident_calendar
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('name');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_calendar', 'name');
 CREATE TRIGGER incident_calendar_validate
     BEFORE INSERT OR UPDATE ON @extschema@.incident_calendar
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__calendar_check();
@@ -248,12 +243,7 @@ CREATE TRIGGER incident_calendar_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_calendar
     FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__config_changed();
 
-CREATE TRIGGER incident_calendar_hours_edited
-    BEFORE UPDATE ON @extschema@.incident_calendar_hours
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__mark_edited();
-CREATE TRIGGER incident_calendar_hours_restore
-    BEFORE INSERT ON @extschema@.incident_calendar_hours
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__replace_default('calendar', 'dow', 'starts');
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_calendar_hours', 'calendar', 'dow', 'starts');
 CREATE TRIGGER incident_calendar_hours_validate
     BEFORE INSERT OR UPDATE ON @extschema@.incident_calendar_hours
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__calendar_hours_check();
@@ -322,7 +312,7 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.incident_sla_deadline(text, timestamptz, text) IS
 'The response deadline of an incident of this severity declared at start, counted in the working time of the given calendar (the severity''s when calendar is NULL). NULL if start is NULL.';
 
-CREATE OR REPLACE FUNCTION @extschema@.incident__deadline(severity text, clock text, start timestamptz)
+CREATE FUNCTION @extschema@.incident__deadline(severity text, clock text, start timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -458,24 +448,10 @@ COMMENT ON COLUMN @extschema@.incident_sla_compliance.running IS 'Clocks still r
 COMMENT ON COLUMN @extschema@.incident_sla_compliance.compliance_pct IS 'met / (met + breached) in percent, one decimal; NULL when nothing is decided yet.';
 
 ------------------------------------------------------------------------------
--- pg_dump, roles and privileges
+-- pg_dump and privileges
 ------------------------------------------------------------------------------
 
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_calendar', 'WHERE NOT is_default');
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_calendar_hours', 'WHERE NOT is_default');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_calendar_holiday', '');
-
-REVOKE ALL ON FUNCTION @extschema@.incident__span_text(time, time),
-                       @extschema@.incident__calendar_check(),
-                       @extschema@.incident__calendar_hours_check(),
-                       @extschema@.incident__calendar_hours_keep(),
-                       @extschema@.incident__calendar_holiday_check(),
-                       @extschema@.incident__severity_calendar_check(),
-                       @extschema@.incident_calendar_add(text, timestamptz, interval),
-                       @extschema@.incident_calendar_working_time(text, timestamptz, timestamptz),
-                       @extschema@.incident_sla_deadline(text, timestamptz),
-                       @extschema@.incident_sla_deadline(text, timestamptz, text)
-   FROM PUBLIC;
 
 GRANT SELECT ON @extschema@.incident_calendar, @extschema@.incident_calendar_hours,
                 @extschema@.incident_calendar_holiday,
