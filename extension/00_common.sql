@@ -289,6 +289,208 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_deleted_default
 GRANT SELECT ON @extschema@.incident_deleted_default TO incident_viewer;
 
 ------------------------------------------------------------------------------
+-- Checks of configuration rows: clear errors from the constraints themselves
+------------------------------------------------------------------------------
+
+-- A configuration table states what a valid row is once, as its NOT NULL,
+-- CHECK and FOREIGN KEY constraints, each CHECK and FOREIGN KEY with a
+-- COMMENT that says how to fix a violation. incident__validate_row(), a
+-- BEFORE INSERT OR UPDATE trigger named <table>_validate, tests a new row
+-- against those constraints first and refuses the first one it breaks with an
+-- error that names the table, the column and the (bounded) value, states the
+-- rule and gives the constraint's comment as the hint. The constraints stay
+-- the last line of defence.
+
+CREATE FUNCTION @extschema@.incident__quote(value text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- a bounded prefix of what a user gave, for error messages: at most 64 characters
+    SELECT CASE WHEN value IS NULL THEN 'NULL'
+                WHEN pg_catalog.length(value) <= 64 THEN value
+                ELSE pg_catalog.left(value, 61) || '...' END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__quote(text) IS
+'Internal: the value as error messages quote it: NULL for NULL, else at most 64 characters (61 and "..." when longer).';
+
+CREATE FUNCTION @extschema@.incident__row_label(rel regclass, r jsonb)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    -- 'rotation "on-call"', 'rotation member (rotation "on-call", position "2")',
+    -- or just 'rotation' while the key is not known; r holds the row's values as text
+    SELECT pg_catalog.replace(pg_catalog.regexp_replace(c.relname, '^incident_', ''), '_', ' ')
+           || CASE WHEN pg_catalog.count(a.attname) = 0 OR pg_catalog.bool_or(coalesce(r ->> a.attname, '') = '') THEN ''
+                   WHEN pg_catalog.count(a.attname) = 1
+                   THEN pg_catalog.format(' "%s"', @extschema@.incident__quote(pg_catalog.min(r ->> a.attname)))
+                   ELSE ' (' || pg_catalog.string_agg(pg_catalog.format('%s "%s"', a.attname,
+                                    @extschema@.incident__quote(r ->> a.attname)), ', ' ORDER BY k.n) || ')' END
+      FROM pg_catalog.pg_class c
+      LEFT JOIN pg_catalog.pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
+      LEFT JOIN LATERAL pg_catalog.unnest(pk.conkey) WITH ORDINALITY AS k(attnum, n) ON true
+      LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+     WHERE c.oid = rel
+     GROUP BY c.relname
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__row_label(regclass, jsonb) IS
+'Internal: how error messages name a configuration row: the table''s name without its incident_ prefix and the row''s primary key (r holds the row''s columns as text), such as rotation "on-call".';
+
+CREATE FUNCTION @extschema@.incident__validate_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb;            -- the new row, each column as its text output
+    what text;
+    c record;
+    holds boolean;
+    given text;
+BEGIN
+    EXECUTE pg_catalog.format('SELECT pg_catalog.jsonb_build_object(%s)',
+                (SELECT pg_catalog.string_agg(pg_catalog.format('%L, ($1).%I::text', a.attname, a.attname), ', ')
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped))
+       INTO r USING NEW;
+    what := @extschema@.incident__row_label(TG_RELID, r);
+
+    -- columns that must have a value
+    FOR c IN SELECT a.attname, pg_catalog.col_description(a.attrelid, a.attnum) AS note
+               FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull
+              ORDER BY a.attnum
+    LOOP
+        IF r ->> c.attname IS NULL THEN
+            RAISE EXCEPTION '% of % must not be null', c.attname, what
+                USING ERRCODE = 'null_value_not_allowed',
+                      DETAIL = pg_catalog.format('Column %s of %s is NOT NULL.', c.attname, TG_TABLE_NAME),
+                      HINT = CASE WHEN c.note IS NULL THEN pg_catalog.format('Give the %s.', c.attname)
+                                  ELSE pg_catalog.format('Give the %s: %s', c.attname, c.note) END;
+        END IF;
+    END LOOP;
+
+    -- CHECK constraints, in name order, evaluated on the new row
+    FOR c IN SELECT k.conname, pg_catalog.pg_get_expr(k.conbin, k.conrelid) AS rule,
+                    pg_catalog.obj_description(k.oid, 'pg_constraint') AS hint,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                           WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey) ORDER BY a.attnum) AS cols
+               FROM pg_catalog.pg_constraint k
+              WHERE k.conrelid = TG_RELID AND k.contype = 'c'
+              ORDER BY k.conname
+    LOOP
+        EXECUTE pg_catalog.format('SELECT %s FROM (SELECT ($1).*) AS t', c.rule) INTO holds USING NEW;
+        IF holds IS FALSE THEN
+            SELECT pg_catalog.string_agg(pg_catalog.format('%s "%s"', col, @extschema@.incident__quote(r ->> col)), ' and ')
+              INTO given FROM pg_catalog.unnest(c.cols) AS col;
+            RAISE EXCEPTION 'invalid % for %', given, what
+                USING ERRCODE = 'check_violation',
+                      DETAIL = pg_catalog.format('%s requires %s (constraint %s).', TG_TABLE_NAME, c.rule, c.conname),
+                      HINT = coalesce(c.hint, 'Give a value that satisfies the constraint.');
+        END IF;
+    END LOOP;
+
+    -- FOREIGN KEY constraints: the row referred to must exist
+    FOR c IN SELECT k.conname, k.confrelid::regclass AS target,
+                    pg_catalog.obj_description(k.oid, 'pg_constraint') AS hint,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY AS x(attnum, n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = x.attnum
+                           ORDER BY x.n) AS cols,
+                    ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY AS x(attnum, n)
+                            JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = x.attnum
+                           ORDER BY x.n) AS refcols
+               FROM pg_catalog.pg_constraint k
+              WHERE k.conrelid = TG_RELID AND k.contype = 'f'
+              ORDER BY k.conname
+    LOOP
+        CONTINUE WHEN EXISTS (SELECT FROM pg_catalog.unnest(c.cols) AS col WHERE r ->> col IS NULL);
+        EXECUTE pg_catalog.format('SELECT EXISTS (SELECT FROM %s t WHERE %s)', c.target,
+                    (SELECT pg_catalog.string_agg(pg_catalog.format('t.%I = ($1).%I', rc, col), ' AND ')
+                       FROM ROWS FROM (pg_catalog.unnest(c.refcols), pg_catalog.unnest(c.cols)) AS x(rc, col)))
+           INTO holds USING NEW;
+        IF NOT holds THEN
+            SELECT pg_catalog.string_agg(@extschema@.incident__quote(r ->> col), ', ') INTO given
+              FROM pg_catalog.unnest(c.cols) AS col;
+            RAISE EXCEPTION '% "%" does not exist',
+                            pg_catalog.replace(pg_catalog.regexp_replace(c.target::text, '^(.*\.)?incident_', ''), '_', ' '), given
+                USING ERRCODE = 'foreign_key_violation',
+                      DETAIL = pg_catalog.format('It was given as %s of %s.', pg_catalog.array_to_string(c.cols, ', '), what),
+                      HINT = coalesce(c.hint, pg_catalog.format('Add it to %s first.', c.target));
+        END IF;
+    END LOOP;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__validate_row() IS
+'Internal trigger (<table>_validate): refuses a configuration row that breaks a NOT NULL, CHECK or FOREIGN KEY constraint of its table with an error naming the table, column and value, the rule as detail and the constraint''s comment as hint.';
+
+-- incident__tidy_row('col', 'col:lower', ...): trims the named text columns
+-- (lower-casing those marked :lower) and turns empty ones into NULL where the
+-- column allows it, before the row is validated.
+CREATE FUNCTION @extschema@.incident__tidy_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r jsonb := pg_catalog.to_jsonb(NEW);
+    arg text;
+    col text;
+    v text;
+BEGIN
+    FOREACH arg IN ARRAY TG_ARGV LOOP
+        col := pg_catalog.split_part(arg, ':', 1);
+        v := pg_catalog.regexp_replace(r ->> col, '^\s+|\s+$', '', 'g');
+        IF pg_catalog.split_part(arg, ':', 2) = 'lower' THEN
+            v := pg_catalog.lower(v);
+        END IF;
+        IF v = '' AND NOT (SELECT a.attnotnull FROM pg_catalog.pg_attribute a
+                            WHERE a.attrelid = TG_RELID AND a.attname = col) THEN
+            v := NULL;
+        END IF;
+        r := pg_catalog.jsonb_set(r, ARRAY[col], coalesce(pg_catalog.to_jsonb(v), 'null'));
+    END LOOP;
+    NEW := pg_catalog.jsonb_populate_record(NEW, r);
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__tidy_row() IS
+'Internal trigger (<table>_tidy): trims the text columns named as its arguments (lower-casing those written col:lower) and makes empty ones NULL where NULL is allowed, so that the row is validated as the user meant it.';
+
+-- incident__checked_table(table, tidy columns...): gives a configuration
+-- table its tidy (when columns are named) and validate triggers.
+CREATE FUNCTION @extschema@.incident__checked_table(checked regclass, VARIADIC tidy text[] DEFAULT '{}')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tbl text;
+    tname name;
+BEGIN
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname), c.relname INTO tbl, tname
+      FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.oid = checked;
+    IF pg_catalog.cardinality(tidy) > 0 THEN
+        EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                                  'EXECUTE FUNCTION @extschema@.incident__tidy_row(%s)', tname || '_tidy', tbl,
+                                  (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(t), ', ') FROM pg_catalog.unnest(tidy) AS t));
+    END IF;
+    EXECUTE pg_catalog.format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %s FOR EACH ROW '
+                              'EXECUTE FUNCTION @extschema@.incident__validate_row()', tname || '_validate', tbl);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__checked_table(regclass, text[]) IS
+'Internal, for install and upgrade scripts: gives a configuration table its <table>_tidy trigger (when columns to tidy are named) and its <table>_validate trigger.';
+
+------------------------------------------------------------------------------
 -- Privileges
 ------------------------------------------------------------------------------
 

@@ -40,9 +40,15 @@ COMMENT ON COLUMN @extschema@.incident_responder.chat IS 'Chat handle, such as @
 
 CREATE TABLE @extschema@.incident_rotation (
     name        text PRIMARY KEY CHECK (name = pg_catalog.btrim(name) AND name <> '' AND pg_catalog.length(name) <= 100),
-    shift       interval NOT NULL DEFAULT '1 week' CHECK (shift > interval '0'),
-    starts_at   timestamptz NOT NULL,
-    time_zone   text NOT NULL DEFAULT 'UTC',
+    shift       interval NOT NULL DEFAULT '1 week'
+                CONSTRAINT incident_rotation_shift_check
+                CHECK (shift > interval '0' AND shift <= interval '366 days'
+                       AND pg_catalog.date_part('year', shift) * 12 + pg_catalog.date_part('month', shift) >= 0
+                       AND pg_catalog.date_part('day', shift) >= 0
+                       AND shift - pg_catalog.date_trunc('day', shift) >= interval '0'),
+    starts_at   timestamptz NOT NULL CONSTRAINT incident_rotation_starts_at_check CHECK (pg_catalog.isfinite(starts_at)),
+    time_zone   text NOT NULL DEFAULT 'UTC'
+                CONSTRAINT incident_rotation_time_zone_check CHECK (@extschema@.incident_timezone_valid(time_zone)),
     description text
 );
 
@@ -139,7 +145,8 @@ SELECT @extschema@.incident__seeded_table('@extschema@.incident_team_role', 'rol
 CREATE TABLE @extschema@.incident_escalation_policy (
     name            text PRIMARY KEY CHECK (name = pg_catalog.btrim(name) AND name <> '' AND pg_catalog.length(name) <= 100),
     description     text,
-    repeat_every    interval CHECK (repeat_every > interval '0'),
+    repeat_every    interval CONSTRAINT incident_escalation_policy_repeat_every_check
+                    CHECK (repeat_every > interval '0' AND repeat_every <= interval '30 days'),
     repeat_limit    int CHECK (repeat_limit > 0),
     is_default      boolean NOT NULL DEFAULT false,
     CHECK (repeat_limit IS NULL OR repeat_every IS NOT NULL)
@@ -154,13 +161,18 @@ COMMENT ON COLUMN @extschema@.incident_escalation_policy.is_default IS 'True whi
 CREATE TABLE @extschema@.incident_escalation_level (
     policy          text NOT NULL REFERENCES @extschema@.incident_escalation_policy ON UPDATE CASCADE ON DELETE CASCADE,
     level           int NOT NULL CHECK (level > 0),
-    delay           interval NOT NULL CHECK (delay >= interval '0'),
+    delay           interval NOT NULL
+                    CONSTRAINT incident_escalation_level_delay_check
+                    CHECK (delay >= interval '0' AND delay <= interval '30 days'),
     target_type     text NOT NULL CHECK (target_type IN ('rotation_primary', 'rotation_backup', 'responder',
                                                          'role_primary', 'role_backup')),
     target          text NOT NULL,
     note            text,
     is_default      boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (policy, level)
+    PRIMARY KEY (policy, level),
+    CONSTRAINT incident_escalation_level_role_target_check
+        CHECK (target_type NOT IN ('role_primary', 'role_backup')
+               OR target IN ('incident_commander', 'technical_lead', 'communications_lead'))
 );
 
 COMMENT ON TABLE @extschema@.incident_escalation_level IS
@@ -204,37 +216,77 @@ UPDATE @extschema@.incident_severity SET escalation_policy = 'page-on-call'
 ALTER TABLE @extschema@.incident_severity ENABLE TRIGGER incident_severity_edited;
 
 ------------------------------------------------------------------------------
--- Checks of the configuration: clear errors instead of constraint names
+-- What each constraint asks for (the hints of incident__validate_row)
 ------------------------------------------------------------------------------
 
--- The CHECK and FOREIGN KEY constraints above stay as the last line of
--- defence; these BEFORE triggers run first and say what is wrong with which
--- value, and how to fix it. They are SECURITY DEFINER so that the admins
--- whose writes fire them need no rights on the internal helpers they call.
+COMMENT ON CONSTRAINT incident_responder_name_check ON @extschema@.incident_responder IS
+'A responder''s name has 1 to 200 characters; use the same name as in incident_acknowledge(code, responder).';
+COMMENT ON CONSTRAINT incident_responder_email_check ON @extschema@.incident_responder IS
+'Give an address such as jane@example.com, or NULL.';
+COMMENT ON CONSTRAINT incident_rotation_name_check ON @extschema@.incident_rotation IS
+'A rotation''s name has 1 to 100 characters, such as "on-call".';
+COMMENT ON CONSTRAINT incident_rotation_shift_check ON @extschema@.incident_rotation IS
+'Give a shift length such as ''1 week'' (the default), ''1 day'' or ''12 hours'': longer than zero, at most 366 days, with no negative part.';
+COMMENT ON CONSTRAINT incident_rotation_starts_at_check ON @extschema@.incident_rotation IS
+'Give the first handoff with its time zone, such as ''2026-03-02 09:00 Europe/Berlin''.';
+COMMENT ON CONSTRAINT incident_rotation_time_zone_check ON @extschema@.incident_rotation IS
+'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
+COMMENT ON CONSTRAINT incident_rotation_member_rotation_fkey ON @extschema@.incident_rotation_member IS
+'Create the rotation in incident_rotation first.';
+COMMENT ON CONSTRAINT incident_rotation_member_position_check ON @extschema@.incident_rotation_member IS
+'Positions are whole numbers from 1 up, in turn order.';
+COMMENT ON CONSTRAINT incident_rotation_member_responder_fkey ON @extschema@.incident_rotation_member IS
+'Add the responder to incident_responder first (name, phone, email, chat).';
+COMMENT ON CONSTRAINT incident_rotation_member_backup_fkey ON @extschema@.incident_rotation_member IS
+'Add the responder to incident_responder first (name, phone, email, chat).';
+COMMENT ON CONSTRAINT incident_rotation_member_check ON @extschema@.incident_rotation_member IS
+'Name someone else as backup, or leave it NULL so that the next member backs up.';
+COMMENT ON CONSTRAINT incident_rotation_override_rotation_fkey ON @extschema@.incident_rotation_override IS
+'Create the rotation in incident_rotation first.';
+COMMENT ON CONSTRAINT incident_rotation_override_slot_check ON @extschema@.incident_rotation_override IS
+'Valid slots are primary and backup.';
+COMMENT ON CONSTRAINT incident_rotation_override_responder_fkey ON @extschema@.incident_rotation_override IS
+'Add the responder to incident_responder first (name, phone, email, chat).';
+COMMENT ON CONSTRAINT incident_rotation_override_check ON @extschema@.incident_rotation_override IS
+'ends_at must be after starts_at, such as starts_at ''2026-03-05 09:00 Asia/Riyadh'' and ends_at ''2026-03-06 09:00 Asia/Riyadh''.';
+COMMENT ON CONSTRAINT incident_team_role_primary_responder_fkey ON @extschema@.incident_team_role IS
+'Add the responder to incident_responder first (name, phone, email, chat).';
+COMMENT ON CONSTRAINT incident_team_role_backup_responder_fkey ON @extschema@.incident_team_role IS
+'Add the responder to incident_responder first (name, phone, email, chat).';
+COMMENT ON CONSTRAINT incident_escalation_policy_name_check ON @extschema@.incident_escalation_policy IS
+'A policy''s name has 1 to 100 characters, such as "page-on-call".';
+COMMENT ON CONSTRAINT incident_escalation_policy_repeat_every_check ON @extschema@.incident_escalation_policy IS
+'Give a positive interval of at most 30 days such as ''30 minutes'', or NULL to run the levels once.';
+COMMENT ON CONSTRAINT incident_escalation_policy_repeat_limit_check ON @extschema@.incident_escalation_policy IS
+'repeat_limit counts repeats after the first run: 1 or more; NULL repeats until acknowledged.';
+COMMENT ON CONSTRAINT incident_escalation_policy_check ON @extschema@.incident_escalation_policy IS
+'A repeat_limit needs repeat_every: set both, or leave repeat_limit NULL.';
+COMMENT ON CONSTRAINT incident_escalation_level_policy_fkey ON @extschema@.incident_escalation_level IS
+'Create the policy in incident_escalation_policy first.';
+COMMENT ON CONSTRAINT incident_escalation_level_level_check ON @extschema@.incident_escalation_level IS
+'Levels are whole numbers from 1 up, in escalation order.';
+COMMENT ON CONSTRAINT incident_escalation_level_delay_check ON @extschema@.incident_escalation_level IS
+'Give the time after the declaration when the level is due, from ''0'' (at once) to ''30 days'', such as ''10 minutes''.';
+COMMENT ON CONSTRAINT incident_escalation_level_target_type_check ON @extschema@.incident_escalation_level IS
+'Valid target types are rotation_primary, rotation_backup, responder, role_primary and role_backup.';
+COMMENT ON CONSTRAINT incident_escalation_level_role_target_check ON @extschema@.incident_escalation_level IS
+'Valid roles are incident_commander, technical_lead and communications_lead.';
 
-CREATE FUNCTION @extschema@.incident__require_responder(name text, what text)
-RETURNS text
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF name IS NULL THEN
-        RAISE EXCEPTION '% must not be null', what
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Give the name of a responder from incident_responder.';
-    END IF;
-    IF NOT EXISTS (SELECT FROM @extschema@.incident_responder r WHERE r.name = incident__require_responder.name) THEN
-        RAISE EXCEPTION 'responder "%" does not exist', name
-            USING ERRCODE = 'foreign_key_violation',
-                  DETAIL = pg_catalog.format('It was given as %s.', what),
-                  HINT = 'Add the responder to incident_responder first (name, phone, email, chat).';
-    END IF;
-    RETURN name;
-END
-$$;
+------------------------------------------------------------------------------
+-- Checks of the configuration: clear errors from the constraints above
+------------------------------------------------------------------------------
 
-COMMENT ON FUNCTION @extschema@.incident__require_responder(text, text) IS
-'Internal: the responder''s name, or an error naming it and what it was given as if it is null or not in incident_responder.';
+-- Each table is tidied (names and contacts trimmed, words lower-cased) and
+-- validated against its own constraints by incident__checked_table()
+-- (00_common.sql); what no constraint can say is checked below.
+
+SELECT @extschema@.incident__checked_table('@extschema@.incident_responder', 'name', 'phone', 'email', 'chat');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_rotation', 'name', 'time_zone');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_rotation_member', 'rotation', 'responder', 'backup');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_rotation_override', 'slot:lower', 'responder');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_team_role', 'primary_responder', 'backup_responder');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_escalation_policy', 'name');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_escalation_level', 'target_type:lower', 'target');
 
 CREATE FUNCTION @extschema@.incident__require_rotation(name text)
 RETURNS @extschema@.incident_rotation
@@ -262,128 +314,6 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__require_rotation(text) IS
 'Internal: the rotation of this name, or an error if the name is null or unknown.';
 
-CREATE FUNCTION @extschema@.incident__check_responder()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    NEW.name := @extschema@.incident__require_text(NEW.name, 'responder name', 200);
-    NEW.phone := nullif(pg_catalog.btrim(NEW.phone), '');
-    NEW.email := nullif(pg_catalog.btrim(NEW.email), '');
-    NEW.chat := nullif(pg_catalog.btrim(NEW.chat), '');
-    IF NEW.email !~ '^[^@[:space:]]+@[^@[:space:]]+$' THEN
-        RAISE EXCEPTION 'invalid email address "%" for responder "%"', NEW.email, NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give an address such as jane@example.com, or NULL.';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_responder() IS
-'Internal trigger: trims a responder''s name and contacts (empty contacts become NULL) and refuses an empty name or a malformed email address.';
-
-CREATE TRIGGER incident_responder_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_responder
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_responder();
-
-CREATE FUNCTION @extschema@.incident__check_rotation()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    NEW.name := @extschema@.incident__require_text(NEW.name, 'rotation name', 100);
-    PERFORM @extschema@.incident__require_timezone(NEW.time_zone, pg_catalog.format('rotation "%s"', NEW.name));
-    IF NEW.shift IS NULL THEN
-        RAISE EXCEPTION 'shift of rotation "%" must not be null', NEW.name
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Give a shift length such as ''1 week'' (the default), ''1 day'' or ''12 hours''.';
-    END IF;
-    -- no negative part either, so that handoffs always move forward
-    IF NEW.shift <= interval '0'
-       OR pg_catalog.date_part('year', NEW.shift) * 12 + pg_catalog.date_part('month', NEW.shift) < 0
-       OR pg_catalog.date_part('day', NEW.shift) < 0
-       OR NEW.shift - pg_catalog.date_trunc('day', NEW.shift) < interval '0' THEN
-        RAISE EXCEPTION 'invalid shift "%" for rotation "%"', NEW.shift, NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A shift must be longer than zero and have no negative part.',
-                  HINT = 'Give a shift length such as ''1 week'' (the default), ''1 day'' or ''12 hours''.';
-    END IF;
-    IF NEW.starts_at IS NULL THEN
-        RAISE EXCEPTION 'starts_at of rotation "%" must not be null', NEW.name
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Give the first handoff with its time zone, such as ''2026-03-02 09:00 Europe/Berlin''.';
-    END IF;
-    IF NEW.starts_at IN ('infinity', '-infinity') THEN
-        RAISE EXCEPTION 'invalid starts_at "%" for rotation "%"', NEW.starts_at, NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give the first handoff with its time zone, such as ''2026-03-02 09:00 Europe/Berlin''.';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_rotation() IS
-'Internal trigger: refuses a rotation with an empty name, an invalid time zone, a shift that is not positive or a missing or infinite first handoff.';
-
-CREATE TRIGGER incident_rotation_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_rotation
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_rotation();
-
-CREATE FUNCTION @extschema@.incident__check_rotation_member()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    other int;
-BEGIN
-    IF NEW.rotation IS NULL OR NOT EXISTS (SELECT FROM @extschema@.incident_rotation r WHERE r.name = NEW.rotation) THEN
-        RAISE EXCEPTION 'rotation "%" does not exist', coalesce(NEW.rotation, 'NULL')
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Create the rotation in incident_rotation first.';
-    END IF;
-    IF NEW.position IS NULL OR NEW.position <= 0 THEN
-        RAISE EXCEPTION 'invalid position "%" in rotation "%"', coalesce(NEW.position::text, 'NULL'), NEW.rotation
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Positions are whole numbers from 1 up, in turn order.';
-    END IF;
-    PERFORM @extschema@.incident__require_responder(NEW.responder,
-        pg_catalog.format('the member at position %s of rotation "%s"', NEW.position, NEW.rotation));
-    IF NEW.backup IS NOT NULL THEN
-        PERFORM @extschema@.incident__require_responder(NEW.backup,
-            pg_catalog.format('the backup at position %s of rotation "%s"', NEW.position, NEW.rotation));
-        IF NEW.backup = NEW.responder THEN
-            RAISE EXCEPTION 'responder "%" cannot be their own backup in rotation "%"', NEW.responder, NEW.rotation
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Name someone else as backup, or leave it NULL so that the next member backs up.';
-        END IF;
-    END IF;
-    SELECT m.position INTO other FROM @extschema@.incident_rotation_member m
-     WHERE m.rotation = NEW.rotation AND m.responder = NEW.responder AND m.position <> NEW.position
-       AND (TG_OP = 'INSERT' OR (m.rotation, m.position) <> (OLD.rotation, OLD.position));
-    IF other IS NOT NULL THEN
-        RAISE EXCEPTION 'responder "%" is already a member of rotation "%"', NEW.responder, NEW.rotation
-            USING ERRCODE = 'unique_violation',
-                  DETAIL = pg_catalog.format('They are at position %s.', other),
-                  HINT = 'A responder takes one turn per round; change the position of the existing member instead.';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_rotation_member() IS
-'Internal trigger: refuses a member of an unknown rotation, at a position below 1, naming an unknown responder or backup, backing up themselves, or already in the rotation.';
-
-CREATE TRIGGER incident_rotation_member_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_rotation_member
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_rotation_member();
-
 CREATE FUNCTION @extschema@.incident__check_rotation_override()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -392,38 +322,31 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     clash @extschema@.incident_rotation_override;
+    invoker text := @extschema@.incident_invoker();
+    writer text := invoker;
 BEGIN
-    IF NEW.rotation IS NULL OR NOT EXISTS (SELECT FROM @extschema@.incident_rotation r WHERE r.name = NEW.rotation) THEN
-        RAISE EXCEPTION 'rotation "%" does not exist', coalesce(NEW.rotation, 'NULL')
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Create the rotation in incident_rotation first.';
+    -- created_by is who wrote the override; only a superuser (a restore)
+    -- writes another name
+    IF TG_OP = 'UPDATE' THEN
+        writer := OLD.created_by;
     END IF;
-    NEW.slot := pg_catalog.lower(pg_catalog.btrim(NEW.slot));
-    IF NEW.slot IS NULL OR NEW.slot NOT IN ('primary', 'backup') THEN
-        RAISE EXCEPTION 'invalid slot "%" for an override of rotation "%"', coalesce(NEW.slot, 'NULL'), NEW.rotation
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid slots are primary and backup.';
-    END IF;
-    PERFORM @extschema@.incident__require_responder(NEW.responder,
-        pg_catalog.format('the %s override of rotation "%s"', NEW.slot, NEW.rotation));
-    IF NEW.starts_at IS NULL OR NEW.ends_at IS NULL THEN
-        RAISE EXCEPTION 'override of rotation "%" needs both starts_at and ends_at', NEW.rotation
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Give the period the cover lasts, such as starts_at ''2026-03-05 09:00 Asia/Riyadh'' and ends_at ''2026-03-06 09:00 Asia/Riyadh''.';
-    END IF;
-    IF NEW.ends_at <= NEW.starts_at THEN
-        RAISE EXCEPTION 'invalid override period from "%" to "%" for rotation "%"', NEW.starts_at, NEW.ends_at, NEW.rotation
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'ends_at must be after starts_at.';
+    IF NEW.created_by IS DISTINCT FROM writer
+       AND NOT coalesce((SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = invoker), false) THEN
+        RAISE EXCEPTION 'invalid created_by "%" for override % of rotation "%"',
+                        @extschema@.incident__quote(NEW.created_by), NEW.id, NEW.rotation
+            USING ERRCODE = 'insufficient_privilege',
+                  DETAIL = pg_catalog.format('incident_rotation_override.created_by records who wrote the override: %s.', writer),
+                  HINT = 'Leave created_by out; it is filled in for you.';
     END IF;
 
     -- Serialize overrides of one rotation, so that two sessions cannot each
-    -- add one half of an overlap.
+    -- add one half of an overlap; this runs after the row is written, so the
+    -- other override is looked for beside it.
     PERFORM FROM @extschema@.incident_rotation r WHERE r.name = NEW.rotation FOR UPDATE;
     SELECT * INTO clash FROM @extschema@.incident_rotation_override o
      WHERE o.rotation = NEW.rotation AND o.slot = NEW.slot
        AND o.starts_at < NEW.ends_at AND NEW.starts_at < o.ends_at
-       AND (TG_OP = 'INSERT' OR o.id <> OLD.id)
+       AND o.id <> NEW.id
      ORDER BY o.starts_at LIMIT 1;
     IF clash.id IS NOT NULL THEN
         RAISE EXCEPTION 'override of the % of rotation "%" from "%" to "%" overlaps override %',
@@ -433,138 +356,16 @@ BEGIN
                                              clash.id, clash.responder, clash.slot, clash.starts_at, clash.ends_at),
                   HINT = 'Overrides of one slot may not overlap: shorten or delete the other one first.';
     END IF;
-    RETURN NEW;
+    RETURN NULL;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__check_rotation_override() IS
-'Internal trigger: refuses an override of an unknown rotation or slot, by an unknown responder, with an empty period, or overlapping another override of the same rotation and slot.';
+'Internal trigger: after an override is written, refuses it if it overlaps another override of the same rotation and slot, or if a role other than a superuser wrote a created_by that is not itself.';
 
 CREATE TRIGGER incident_rotation_override_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_rotation_override
+    AFTER INSERT OR UPDATE ON @extschema@.incident_rotation_override
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_rotation_override();
-
-CREATE FUNCTION @extschema@.incident__check_team_role()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    IF NEW.primary_responder IS NOT NULL THEN
-        PERFORM @extschema@.incident__require_responder(NEW.primary_responder,
-            pg_catalog.format('the primary of role %s', NEW.role));
-    END IF;
-    IF NEW.backup_responder IS NOT NULL THEN
-        PERFORM @extschema@.incident__require_responder(NEW.backup_responder,
-            pg_catalog.format('the backup of role %s', NEW.role));
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_team_role() IS
-'Internal trigger: refuses an incident role filled by an unknown responder.';
-
-CREATE TRIGGER incident_team_role_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_team_role
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_team_role();
-
-CREATE FUNCTION @extschema@.incident__check_escalation_policy()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    NEW.name := @extschema@.incident__require_text(NEW.name, 'escalation policy name', 100);
-    IF NEW.repeat_every <= interval '0' THEN
-        RAISE EXCEPTION 'invalid repeat_every "%" for escalation policy "%"', NEW.repeat_every, NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give a positive interval such as ''30 minutes'', or NULL to run the levels once.';
-    END IF;
-    IF NEW.repeat_limit IS NOT NULL AND (NEW.repeat_limit <= 0 OR NEW.repeat_every IS NULL) THEN
-        RAISE EXCEPTION 'invalid repeat_limit "%" for escalation policy "%"', NEW.repeat_limit, NEW.name
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = pg_catalog.format('repeat_every is %s.', coalesce(NEW.repeat_every::text, 'NULL')),
-                  HINT = 'repeat_limit counts repeats after the first run: 1 or more, with repeat_every set; NULL repeats until acknowledged.';
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_escalation_policy() IS
-'Internal trigger: refuses an escalation policy with an empty name, a repeat interval that is not positive, or a repeat limit below 1 or without a repeat interval.';
-
-CREATE TRIGGER incident_escalation_policy_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_escalation_policy
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_escalation_policy();
-
-CREATE FUNCTION @extschema@.incident__check_escalation_level()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    what text;
-BEGIN
-    IF NEW.policy IS NULL OR NOT EXISTS (SELECT FROM @extschema@.incident_escalation_policy p WHERE p.name = NEW.policy) THEN
-        RAISE EXCEPTION 'escalation policy "%" does not exist', coalesce(NEW.policy, 'NULL')
-            USING ERRCODE = 'foreign_key_violation',
-                  HINT = 'Create the policy in incident_escalation_policy first.';
-    END IF;
-    IF NEW.level IS NULL OR NEW.level <= 0 THEN
-        RAISE EXCEPTION 'invalid level "%" in escalation policy "%"', coalesce(NEW.level::text, 'NULL'), NEW.policy
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Levels are whole numbers from 1 up, in escalation order.';
-    END IF;
-    what := pg_catalog.format('level %s of escalation policy "%s"', NEW.level, NEW.policy);
-    IF NEW.delay IS NULL THEN
-        RAISE EXCEPTION 'delay of % must not be null', what
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Give the time after the declaration when the level is due, such as ''0'' (at once) or ''10 minutes''.';
-    END IF;
-    IF pg_catalog.date_part('epoch', NEW.delay) < 0 THEN
-        RAISE EXCEPTION 'invalid delay "%" for %', NEW.delay, what
-            USING ERRCODE = 'invalid_parameter_value',
-                  DETAIL = 'A delay counts from the declaration and cannot be negative.',
-                  HINT = 'Give a delay of zero or more, such as ''0'' (at once) or ''10 minutes''.';
-    END IF;
-    NEW.target_type := pg_catalog.lower(pg_catalog.btrim(NEW.target_type));
-    IF NEW.target_type IS NULL OR NEW.target_type NOT IN ('rotation_primary', 'rotation_backup', 'responder',
-                                                          'role_primary', 'role_backup') THEN
-        RAISE EXCEPTION 'invalid target type "%" for %', coalesce(NEW.target_type, 'NULL'), what
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Valid target types are rotation_primary, rotation_backup, responder, role_primary and role_backup.';
-    END IF;
-    IF NEW.target IS NULL THEN
-        RAISE EXCEPTION 'target of % must not be null', what
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Name the rotation, responder or incident role the level pages.';
-    END IF;
-    -- Rotations and responders are names resolved when the level is due, not
-    -- checked here: a policy may be set up before its rotation, and pg_dump
-    -- restores this table in any order relative to theirs. A name that does
-    -- not resolve pages nobody, and incident_escalations says why.
-    IF NEW.target_type IN ('role_primary', 'role_backup') THEN
-        NEW.target := pg_catalog.lower(pg_catalog.btrim(NEW.target));
-        IF NEW.target NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
-            RAISE EXCEPTION 'invalid incident role "%" for %', NEW.target, what
-                USING ERRCODE = 'invalid_parameter_value',
-                      HINT = 'Valid roles are incident_commander, technical_lead and communications_lead.';
-        END IF;
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__check_escalation_level() IS
-'Internal trigger: refuses an escalation level of an unknown policy, with a level below 1, a missing or negative delay, an unknown target type or incident role. Rotation and responder targets may name ones not created yet (so that a policy can be set up first, and pg_dump can restore in any order); incident_escalations shows such a level as paging nobody, and why.';
-
-CREATE TRIGGER incident_escalation_level_check
-    BEFORE INSERT OR UPDATE ON @extschema@.incident_escalation_level
-    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_escalation_level();
 
 CREATE FUNCTION @extschema@.incident__check_escalation_order()
 RETURNS trigger
