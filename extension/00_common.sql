@@ -85,7 +85,7 @@ BEGIN
                   HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
     END IF;
     IF NOT @extschema@.incident_timezone_valid(time_zone) THEN
-        RAISE EXCEPTION 'invalid time zone "%" for %', time_zone, what
+        RAISE EXCEPTION 'invalid time zone "%" for %', @extschema@.incident__quote(time_zone), what
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
     END IF;

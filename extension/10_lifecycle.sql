@@ -16,10 +16,18 @@
 
 CREATE TABLE @extschema@.incident_severity (
     severity        text PRIMARY KEY CHECK (severity IN ('P1', 'P2', 'P3', 'P4')),
-    name            text NOT NULL UNIQUE CHECK (name = pg_catalog.lower(name) AND name <> ''),
-    response_time   interval NOT NULL CHECK (response_time > interval '0'),
-    update_every    interval NOT NULL CHECK (update_every > interval '0'),
-    pir_due         interval NOT NULL CHECK (pir_due > interval '0'),
+    name            text NOT NULL UNIQUE
+                    CONSTRAINT incident_severity_name_check
+                    CHECK (name = pg_catalog.lower(name) AND name <> '' AND name <> 'auto' AND name !~ '^p[0-9]'),
+    response_time   interval NOT NULL
+                    CONSTRAINT incident_severity_response_time_check
+                    CHECK (response_time > interval '0' AND response_time <= interval '366 days'),
+    update_every    interval NOT NULL
+                    CONSTRAINT incident_severity_update_every_check
+                    CHECK (update_every > interval '0' AND update_every <= interval '366 days'),
+    pir_due         interval NOT NULL
+                    CONSTRAINT incident_severity_pir_due_check
+                    CHECK (pir_due > interval '0' AND pir_due <= interval '366 days'),
     page            boolean NOT NULL,
     examples        text[] NOT NULL DEFAULT '{}',
     impact          text NOT NULL DEFAULT '',
@@ -61,6 +69,18 @@ VALUES
      'Minimal or no business impact', true);
 
 SELECT @extschema@.incident__seeded_table('@extschema@.incident_severity', 'severity');
+SELECT @extschema@.incident__checked_table('@extschema@.incident_severity', 'name:lower');
+
+COMMENT ON CONSTRAINT incident_severity_severity_check ON @extschema@.incident_severity IS
+'The levels are P1, P2, P3 and P4.';
+COMMENT ON CONSTRAINT incident_severity_name_check ON @extschema@.incident_severity IS
+'A name is a lower-case word such as critical; it may not be "auto" or look like a level (p1), which incident_declare reads otherwise.';
+COMMENT ON CONSTRAINT incident_severity_response_time_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''15 minutes'' or ''4 hours''.';
+COMMENT ON CONSTRAINT incident_severity_update_every_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''30 minutes'' or ''1 day''.';
+COMMENT ON CONSTRAINT incident_severity_pir_due_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''48 hours'' or ''7 days''.';
 
 CREATE FUNCTION @extschema@.incident_severity_normalize(severity text)
 RETURNS text
@@ -85,7 +105,7 @@ BEGIN
                                  pg_catalog.string_agg(s.severity, ', ' ORDER BY s.severity),
                                  pg_catalog.string_agg(s.name, ', ' ORDER BY s.severity))
           INTO valid FROM @extschema@.incident_severity s;
-        RAISE EXCEPTION 'invalid severity "%"', severity
+        RAISE EXCEPTION 'invalid severity "%"', @extschema@.incident__quote(severity)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = valid;
     END IF;
@@ -273,6 +293,7 @@ COMMENT ON TABLE @extschema@.incident_checklist_cache IS
 
 CREATE FUNCTION @extschema@.incident__template_items(severity text, OUT checklists jsonb, OUT items jsonb)
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     WITH applicable AS (
         SELECT t.checklist, t.title, t.phase, t.sort_order, i.item_no, i.item
@@ -397,7 +418,8 @@ CREATE TABLE @extschema@.incident_event (
     actor       text NOT NULL,
     status      text NOT NULL,
     message     text,
-    details     jsonb NOT NULL DEFAULT '{}'
+    details     jsonb NOT NULL DEFAULT '{}',
+    recorded_by text NOT NULL
 );
 
 CREATE INDEX incident_event_incident_idx ON @extschema@.incident_event (incident_id, id);
@@ -406,7 +428,9 @@ COMMENT ON TABLE @extschema@.incident_event IS
 'The append-only timeline: every state change, assignment, status update, note and checklist tick, with who and when. UPDATE, DELETE and TRUNCATE are refused.';
 COMMENT ON COLUMN @extschema@.incident_event.kind IS
 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
-COMMENT ON COLUMN @extschema@.incident_event.actor IS 'The role that made the call, or the responder named in it.';
+COMMENT ON COLUMN @extschema@.incident_event.actor IS 'Who the event is about: the responder named in the call (acknowledge and tick may name someone else), else the role that made it.';
+COMMENT ON COLUMN @extschema@.incident_event.recorded_by IS 'The role that made the call, whoever it named as actor: the login that is accountable for the record.';
+COMMENT ON COLUMN @extschema@.incident_event.at IS 'When the act happened: the clock time of the call (not the start of its transaction), never before the incident''s previous event.';
 COMMENT ON COLUMN @extschema@.incident_event.status IS 'The incident''s status after the event.';
 COMMENT ON COLUMN @extschema@.incident_event.message IS 'Human text of the event: the title, the update or note, the root cause, the assignment, the checklist item.';
 COMMENT ON COLUMN @extschema@.incident_event.details IS 'Facts of the event as JSON: for example {"from": "P3", "to": "P1"} for a severity change.';
@@ -485,7 +509,8 @@ BEGIN
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = pg_catalog.format('Give a %s.', what);
     END IF;
-    IF trimmed = '' THEN
+    -- spaces, zero-width and other invisible format characters do not count
+    IF pg_catalog.regexp_replace(trimmed, '[\s\u00a0\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164\ufeff\uffa0]', '', 'g') = '' THEN
         RAISE EXCEPTION '% must not be empty', what
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = pg_catalog.format('Give a %s with at least one visible character.', what);
@@ -501,7 +526,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__require_text(text, text, int) IS
-'Internal: the trimmed text, or an error if it is null, empty or longer than max_length.';
+'Internal: the trimmed text, or an error if it is null, has no visible character (spaces and zero-width characters do not count) or is longer than max_length.';
 
 CREATE FUNCTION @extschema@.incident__find(code text, for_update boolean)
 RETURNS @extschema@.incident
@@ -518,14 +543,14 @@ BEGIN
                   HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
     END IF;
     IF wanted !~ '^INC-[0-9]{4}-[0-9]{4}-[0-9]{3,}$' THEN
-        RAISE EXCEPTION 'invalid incident code "%"', code
+        RAISE EXCEPTION 'invalid incident code "%"', @extschema@.incident__quote(code)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'Incident codes have the form INC-YYYY-MMDD-NNN.',
                   HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
     END IF;
     IF for_update THEN
         IF pg_catalog.pg_is_in_recovery() THEN
-            RAISE EXCEPTION 'cannot change incident "%" on a standby server', wanted
+            RAISE EXCEPTION 'cannot change incident "%" on a standby server', @extschema@.incident__quote(wanted)
                 USING ERRCODE = 'read_only_sql_transaction',
                       HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
         END IF;
@@ -534,7 +559,7 @@ BEGIN
         SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted;
     END IF;
     IF found.id IS NULL THEN
-        RAISE EXCEPTION 'incident "%" does not exist', wanted
+        RAISE EXCEPTION 'incident "%" does not exist', @extschema@.incident__quote(wanted)
             USING ERRCODE = 'no_data_found',
                   HINT = 'See incident_dashboard for open incidents or the incident table for all of them.';
     END IF;
@@ -569,34 +594,59 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__refuse(@extschema@.incident, text, text) IS
 'Internal: the error for a transition the state machine does not allow, with the facts of the incident''s state as detail and hint as the suggestion.';
 
+CREATE FUNCTION @extschema@.incident__act_time(inc @extschema@.incident DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t timestamptz;
+BEGIN
+    -- the real time of the act, not the start of a transaction that may have
+    -- been open for minutes; the superuser-only test clock aside
+    IF coalesce(pg_catalog.current_setting('pg_incident.clock', true), '') <> '' THEN
+        t := @extschema@.incident_now();
+    ELSE
+        t := pg_catalog.clock_timestamp();
+    END IF;
+    -- the caller holds the incident's row lock, so its events are written one
+    -- after the other; they stay in order even if the system clock steps back
+    IF inc.id IS NOT NULL THEN
+        t := greatest(t, (SELECT pg_catalog.max(e.at) FROM @extschema@.incident_event e WHERE e.incident_id = inc.id));
+    END IF;
+    RETURN t;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__act_time(@extschema@.incident) IS
+'Internal: the time a lifecycle call records for its act: the clock time (pg_incident.clock when a superuser set the test clock), never before the incident''s last event. The caller has locked the incident.';
+
 CREATE FUNCTION @extschema@.incident__event(inc @extschema@.incident, kind text, actor text,
-                                            message text DEFAULT NULL, details jsonb DEFAULT '{}')
+                                            message text DEFAULT NULL, details jsonb DEFAULT '{}',
+                                            at timestamptz DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    event_at timestamptz := @extschema@.incident_now();
-    invoker text := @extschema@.incident_invoker();
+    event_at timestamptz := coalesce(incident__event.at, @extschema@.incident__act_time(inc));
     event_id bigint;
 BEGIN
-    -- a responder may act on someone's behalf; keep who really made the call
-    IF incident__event.actor IS DISTINCT FROM invoker THEN
-        details := coalesce(details, '{}') || pg_catalog.jsonb_build_object('recorded_by', invoker);
-    END IF;
-    INSERT INTO @extschema@.incident_event AS e (incident_id, at, kind, actor, status, message, details)
+    INSERT INTO @extschema@.incident_event AS e (incident_id, at, kind, actor, status, message, details, recorded_by)
     VALUES (inc.id, event_at, incident__event.kind, incident__event.actor, inc.status,
-            incident__event.message, coalesce(incident__event.details, '{}'))
+            incident__event.message, coalesce(incident__event.details, '{}'), @extschema@.incident_invoker())
     RETURNING e.id INTO event_id;
 
+    -- Any login may LISTEN: the payload carries no names and no text users
+    -- typed, only what identifies the event; listeners read the rest through
+    -- the views their role may read.
     PERFORM pg_catalog.pg_notify('pg_incident', pg_catalog.json_build_object(
-        'code', inc.code, 'severity', inc.severity, 'event', incident__event.kind, 'status', inc.status,
-        'actor', incident__event.actor, 'at', event_at, 'event_id', event_id)::text);
+        'event_id', event_id, 'incident_id', inc.id, 'code', inc.code, 'event', incident__event.kind)::text);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb) IS
-'Internal: appends a timeline event for the incident as it now stands (with recorded_by in details when the actor named is not the calling role) and sends NOTIFY pg_incident with a JSON payload (code, severity, event, status, actor, at, event_id), in the caller''s transaction.';
+COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb, timestamptz) IS
+'Internal: appends a timeline event for the incident as it now stands, at the time of the act (at, or incident__act_time()), with the calling role as recorded_by, and sends NOTIFY pg_incident with {"event_id", "incident_id", "code", "event"}, in the caller''s transaction.';
 
 CREATE FUNCTION @extschema@.incident__merge_checklists(current_set text, severity text)
 RETURNS text
@@ -644,7 +694,7 @@ AS $$
 DECLARE
     sev @extschema@.incident_severity;
     inc @extschema@.incident;
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time();
     actor text := @extschema@.incident_invoker();
     code_day date;
     seq int;
@@ -659,6 +709,12 @@ BEGIN
                   HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
     END IF;
     title := @extschema@.incident__require_text(title, 'title', 200);
+    IF title ~ '[\n\r\u2028\u2029]' THEN
+        RAISE EXCEPTION 'invalid title "%"', @extschema@.incident__quote(title)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A title is one line: it is shown in lists, subjects and chat messages.',
+                  HINT = 'Put the title on one line and the rest in the description.';
+    END IF;
     SELECT * INTO choice FROM @extschema@.incident__choose_severity(incident_declare.severity, title, description);
     SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = choice.chosen;
     SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = choice.chosen;
@@ -672,6 +728,12 @@ BEGIN
         RAISE EXCEPTION 'invalid start time "%"', started_at
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = pg_catalog.format('The incident is being declared at %s; it cannot have started later.', now_),
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
+    IF started_at < now_ - interval '366 days' THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The incident is being declared at %s; an impact that began more than 366 days earlier is not an incident to respond to.', now_),
                   HINT = 'Give the time the impact began, or leave started_at out.';
     END IF;
 
@@ -698,7 +760,8 @@ BEGIN
     PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
         pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due,
                                       'next_update_due', inc.next_update_due)
-        || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END);
+        || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END,
+        now_);
     RETURN inc.code;
 END
 $$;
@@ -714,7 +777,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
 BEGIN
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status <> 'declared' THEN
@@ -731,7 +794,8 @@ BEGIN
 
     PERFORM @extschema@.incident__event(inc, 'acknowledged', responder, NULL,
         pg_catalog.jsonb_build_object('response_due', inc.response_due,
-                                      'on_time', now_ <= inc.response_due));
+                                      'on_time', now_ <= inc.response_due),
+        now_);
     RETURN inc.status;
 END
 $$;
@@ -747,11 +811,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
     new_status text := pg_catalog.lower(@extschema@.incident__require_text(incident_update.status, 'status', 100));
 BEGIN
     IF new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
-        RAISE EXCEPTION 'invalid status "%"', incident_update.status
+        RAISE EXCEPTION 'invalid status "%"', @extschema@.incident__quote(incident_update.status)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Valid statuses are investigating, identified, mitigating and monitoring; use incident_resolve() to resolve and incident_acknowledge() to acknowledge.';
     END IF;
@@ -769,7 +833,7 @@ BEGIN
     RETURNING * INTO inc;
 
     PERFORM @extschema@.incident__event(inc, 'status_update', @extschema@.incident_invoker(), message,
-        pg_catalog.jsonb_build_object('next_update_due', inc.next_update_due));
+        pg_catalog.jsonb_build_object('next_update_due', inc.next_update_due), now_);
     RETURN inc.status;
 END
 $$;
@@ -834,7 +898,7 @@ DECLARE
     previous text;
 BEGIN
     IF wanted_role NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
-        RAISE EXCEPTION 'invalid incident role "%"', incident_assign.role
+        RAISE EXCEPTION 'invalid incident role "%"', @extschema@.incident__quote(incident_assign.role)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Valid roles are incident_commander, technical_lead and communications_lead.';
     END IF;
@@ -847,7 +911,7 @@ BEGIN
                                  WHEN 'technical_lead' THEN inc.technical_lead
                                  ELSE inc.communications_lead END;
     IF previous IS NOT DISTINCT FROM responder THEN
-        RAISE EXCEPTION '% is already the % of incident "%"', responder, pg_catalog.replace(wanted_role, '_', ' '), inc.code
+        RAISE EXCEPTION '% is already the % of incident "%"', @extschema@.incident__quote(responder), pg_catalog.replace(wanted_role, '_', ' '), inc.code
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Nothing to change: every assignment is an event, so give someone else.';
     END IF;
@@ -895,7 +959,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
     actor text := @extschema@.incident_invoker();
 BEGIN
     IF root_cause IS NOT NULL THEN
@@ -917,7 +981,8 @@ BEGIN
 
     PERFORM @extschema@.incident__event(inc, 'resolved', actor, inc.root_cause,
         pg_catalog.jsonb_build_object('pir_due', inc.pir_due,
-                                      'duration_seconds', pg_catalog.date_part('epoch', inc.resolved_at - inc.declared_at)::bigint));
+                                      'duration_seconds', pg_catalog.date_part('epoch', inc.resolved_at - inc.declared_at)::bigint),
+        now_);
     RETURN inc.status;
 END
 $$;
@@ -934,6 +999,7 @@ AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
     actor text := @extschema@.incident_invoker();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
 BEGIN
     IF inc.status <> 'resolved' THEN
         PERFORM @extschema@.incident__refuse(inc, 'close',
@@ -943,11 +1009,11 @@ BEGIN
     END IF;
 
     UPDATE @extschema@.incident i
-       SET status = 'closed', closed_at = @extschema@.incident_now(), closed_by = actor
+       SET status = 'closed', closed_at = now_, closed_by = actor
      WHERE i.id = inc.id
     RETURNING * INTO inc;
 
-    PERFORM @extschema@.incident__event(inc, 'closed', actor);
+    PERFORM @extschema@.incident__event(inc, 'closed', actor, NULL, '{}', now_);
     RETURN inc.status;
 END
 $$;
@@ -989,6 +1055,7 @@ CREATE FUNCTION @extschema@.incident_checklist(code text)
 RETURNS TABLE (checklist text, checklist_title text, phase text, item_no int, item text,
                done boolean, done_at timestamptz, done_by text)
 LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.checklist, c.checklist_title, c.phase, c.item_no, c.item, c.done, c.done_at, c.done_by
       FROM @extschema@.incident_checklist_items c
@@ -1012,7 +1079,7 @@ DECLARE
     wanted text := pg_catalog.lower(@extschema@.incident__require_text(incident_checklist_tick.checklist, 'checklist', 100));
     item_text text;
     tick @extschema@.incident_checklist_tick;
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
 BEGIN
     responder := @extschema@.incident__require_text(responder, 'responder', 200);
     IF inc.status = 'closed' THEN
@@ -1023,14 +1090,14 @@ BEGIN
            pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
      WHERE s.id = inc.checklist_set AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
     IF item_text IS NULL THEN
-        RAISE EXCEPTION 'incident "%" has no item % in checklist "%"', inc.code, coalesce(incident_checklist_tick.item::text, 'NULL'), wanted
+        RAISE EXCEPTION 'incident "%" has no item % in checklist "%"', inc.code, coalesce(incident_checklist_tick.item::text, 'NULL'), @extschema@.incident__quote(wanted)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item numbers.', inc.code);
     END IF;
     SELECT * INTO tick FROM @extschema@.incident_checklist_tick t
      WHERE t.incident_id = inc.id AND t.checklist = wanted AND t.item_no = incident_checklist_tick.item;
     IF tick.incident_id IS NOT NULL THEN
-        RAISE EXCEPTION 'item % in checklist "%" of incident "%" is already ticked', incident_checklist_tick.item, wanted, inc.code
+        RAISE EXCEPTION 'item % in checklist "%" of incident "%" is already ticked', incident_checklist_tick.item, @extschema@.incident__quote(wanted), inc.code
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = pg_catalog.format('%s ticked it at %s.', tick.done_by, tick.done_at);
     END IF;
@@ -1039,7 +1106,7 @@ BEGIN
     VALUES (inc.id, wanted, incident_checklist_tick.item, now_, responder);
 
     PERFORM @extschema@.incident__event(inc, 'checklist', responder, item_text,
-        pg_catalog.jsonb_build_object('checklist', wanted, 'item_no', incident_checklist_tick.item));
+        pg_catalog.jsonb_build_object('checklist', wanted, 'item_no', incident_checklist_tick.item), now_);
     RETURN inc.status;
 END
 $$;
@@ -1054,19 +1121,32 @@ COMMENT ON FUNCTION @extschema@.incident_checklist_tick(text, text, int, text) I
 CREATE FUNCTION @extschema@.incident_clock_state(due timestamptz, span interval, met_at timestamptz DEFAULT NULL,
                                                  at timestamptz DEFAULT NULL)
 RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE
-        WHEN due IS NULL THEN NULL
-        WHEN met_at IS NOT NULL THEN CASE WHEN met_at <= due THEN 'ok' ELSE 'breached' END
-        WHEN coalesce(at, @extschema@.incident_now()) > due THEN 'breached'
-        WHEN due - coalesce(at, @extschema@.incident_now()) <= span / 4 THEN 'due_soon'
-        ELSE 'ok'
-    END
+DECLARE
+    now_ timestamptz := coalesce(at, @extschema@.incident_now());
+BEGIN
+    IF due IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF span IS NULL OR span < interval '0' THEN
+        RAISE EXCEPTION 'invalid span "%" of a clock due at %', coalesce(span::text, 'NULL'), due
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The span is the clock''s length, from its start to its due time; due_soon is its last quarter.',
+                  HINT = 'Give the length of the clock as a positive interval, such as response_due - declared_at.';
+    END IF;
+    IF met_at IS NOT NULL THEN
+        RETURN CASE WHEN met_at <= due THEN 'ok' ELSE 'breached' END;
+    END IF;
+    RETURN CASE WHEN now_ > due THEN 'breached'
+                WHEN due - now_ <= span / 4 THEN 'due_soon'
+                ELSE 'ok' END;
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident_clock_state(timestamptz, interval, timestamptz, timestamptz) IS
-'State of a deadline: ok, due_soon (the last quarter of span remains) or breached; a clock met (met_at) is ok if met in time and breached if late. at defaults to incident_now().';
+'State of a deadline: ok, due_soon (the last quarter of span remains) or breached; a clock met (met_at) is ok if met in time and breached if late. at defaults to incident_now(); a NULL due gives NULL, a NULL or negative span an error.';
 
 CREATE VIEW @extschema@.incident_dashboard AS
 SELECT i.code,
@@ -1113,7 +1193,8 @@ SELECT i.code,
        e.message,
        e.details,
        i.severity,
-       i.title
+       i.title,
+       e.recorded_by
   FROM @extschema@.incident_event e
   JOIN @extschema@.incident i ON i.id = e.incident_id
  ORDER BY i.id, e.id;
@@ -1123,7 +1204,8 @@ COMMENT ON VIEW @extschema@.incident_timeline IS
 COMMENT ON COLUMN @extschema@.incident_timeline.event_id IS 'The event''s id: events of an incident are in this order.';
 COMMENT ON COLUMN @extschema@.incident_timeline.kind IS
 'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
-COMMENT ON COLUMN @extschema@.incident_timeline.actor IS 'The role that made the call, or the responder named in it (then details.recorded_by names the caller).';
+COMMENT ON COLUMN @extschema@.incident_timeline.actor IS 'Who the event is about: the responder named in the call, else the role that made it.';
+COMMENT ON COLUMN @extschema@.incident_timeline.recorded_by IS 'The role that made the call (the accountable login), also when it named someone else as actor.';
 COMMENT ON COLUMN @extschema@.incident_timeline.status IS 'The incident''s status after the event.';
 COMMENT ON COLUMN @extschema@.incident_timeline.details IS 'Facts of the event as JSON, such as {"from": "P3", "to": "P1"} for a severity change.';
 COMMENT ON COLUMN @extschema@.incident_timeline.severity IS 'The incident''s current severity, not the one at the time of the event (see severity_changed events).';

@@ -50,12 +50,12 @@ DECLARE
     problem text;
 BEGIN
     IF NEW.name IS NULL OR NEW.name !~ '^[a-z][a-z0-9_]*$' THEN
-        RAISE EXCEPTION 'invalid classification rule name "%"', coalesce(NEW.name, 'NULL')
+        RAISE EXCEPTION 'invalid classification rule name "%"', @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'A rule name has lower-case letters, digits and underscores and starts with a letter, such as "database_down".';
     END IF;
     IF NEW.severity IS NULL THEN
-        RAISE EXCEPTION 'severity of classification rule "%" must not be null', NEW.name
+        RAISE EXCEPTION 'severity of classification rule "%" must not be null', @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
     END IF;
@@ -63,28 +63,34 @@ BEGIN
         NEW.severity := @extschema@.incident_severity_normalize(NEW.severity);
     EXCEPTION WHEN invalid_parameter_value THEN
         GET STACKED DIAGNOSTICS problem = PG_EXCEPTION_HINT;
-        RAISE EXCEPTION 'invalid severity "%" in classification rule "%"', NEW.severity, NEW.name
+        RAISE EXCEPTION 'invalid severity "%" in classification rule "%"', @extschema@.incident__quote(NEW.severity), @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = problem;
     END;
     IF NEW.category IS NOT NULL THEN
         NEW.category := pg_catalog.lower(pg_catalog.btrim(NEW.category));
         IF NEW.category !~ '^[a-z][a-z0-9_]*$' THEN
-            RAISE EXCEPTION 'invalid category "%" in classification rule "%"', NEW.category, NEW.name
+            RAISE EXCEPTION 'invalid category "%" in classification rule "%"', @extschema@.incident__quote(NEW.category), @extschema@.incident__quote(NEW.name)
                 USING ERRCODE = 'invalid_parameter_value',
                       HINT = 'A category has lower-case letters, digits and underscores and starts with a letter, such as "database" or "feature_request".';
         END IF;
     END IF;
     IF NEW.pattern IS NULL THEN
-        RAISE EXCEPTION 'pattern of classification rule "%" must not be null', NEW.name
+        RAISE EXCEPTION 'pattern of classification rule "%" must not be null', @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Give a regular expression; ''^'' matches every text.';
+    END IF;
+    IF NEW.pattern = '' THEN
+        RAISE EXCEPTION 'invalid pattern "" in classification rule "%"', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An empty pattern matches every text, so the rule would decide every classification it reaches.',
+                  HINT = 'Give a regular expression for what the rule recognises; a catch-all rule uses ''^'' on purpose.';
     END IF;
     BEGIN
         PERFORM '' OPERATOR(pg_catalog.~*) NEW.pattern;
     EXCEPTION WHEN invalid_regular_expression THEN
         GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
-        RAISE EXCEPTION 'invalid pattern "%" in classification rule "%"', NEW.pattern, NEW.name
+        RAISE EXCEPTION 'invalid pattern "%" in classification rule "%"', @extschema@.incident__quote(NEW.pattern), @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'invalid_regular_expression',
                   DETAIL = pg_catalog.format('PostgreSQL says: %s.', problem),
                   HINT = 'The pattern is a PostgreSQL advanced regular expression, matched case-insensitively; test it with SELECT ''some text'' ~* ''pattern''.';
@@ -251,7 +257,7 @@ BEGIN
         END IF;
     END LOOP;
     IF NOT classified THEN
-        RAISE EXCEPTION 'could not classify incident "%"', title
+        RAISE EXCEPTION 'could not classify incident "%"', @extschema@.incident__quote(title)
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'No enabled rule of incident_classify_rule matches its title or description.',
                   HINT = 'Give a severity (P1, P2, P3 or P4), or enable the catch-all rule "unclassified".';

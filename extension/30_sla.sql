@@ -70,6 +70,7 @@ SELECT '24x7', d, '00:00', '24:00', true FROM pg_catalog.generate_series(0, 6) A
 CREATE FUNCTION @extschema@.incident__span_text(starts time, ends time)
 RETURNS text
 LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.regexp_replace(starts::text, ':00$', '') || '-'
         || pg_catalog.regexp_replace(ends::text, ':00$', '')
@@ -86,7 +87,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NEW.name IS NULL OR NEW.name !~ '^[^[:space:]](.*[^[:space:]])?$' OR pg_catalog.length(NEW.name) > 63 THEN
-        RAISE EXCEPTION 'invalid calendar name "%"', NEW.name
+        RAISE EXCEPTION 'invalid calendar name "%"', @extschema@.incident__quote(NEW.name)
             USING ERRCODE = 'check_violation',
                   DETAIL = 'A calendar name has 1 to 63 characters and does not start or end with a blank.',
                   HINT = 'Give a name such as "office-berlin".';
@@ -112,7 +113,7 @@ BEGIN
     -- serializes changes to one calendar's hours, so that the overlap check holds
     PERFORM FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar FOR UPDATE;
     IF NOT FOUND THEN
-        RAISE EXCEPTION 'calendar "%" does not exist', NEW.calendar
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'Insert the calendar into incident_calendar first.';
     END IF;
@@ -196,7 +197,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar) THEN
-        RAISE EXCEPTION 'calendar "%" does not exist', NEW.calendar
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
             USING ERRCODE = 'foreign_key_violation',
                   HINT = 'Insert the calendar into incident_calendar first.';
     END IF;
@@ -220,7 +221,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT EXISTS (SELECT FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar) THEN
-        RAISE EXCEPTION 'calendar "%" does not exist', NEW.calendar
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
             USING ERRCODE = 'foreign_key_violation',
                   DETAIL = pg_catalog.format('Severity %s was to count its deadlines in it.', NEW.severity),
                   HINT = 'See incident_calendar for the calendars; "24x7" is open around the clock.';

@@ -303,7 +303,7 @@ BEGIN
     END IF;
     SELECT * INTO r FROM @extschema@.incident_rotation x WHERE x.name = incident__require_rotation.name;
     IF r.name IS NULL THEN
-        RAISE EXCEPTION 'rotation "%" does not exist', name
+        RAISE EXCEPTION 'rotation "%" does not exist', @extschema@.incident__quote(name)
             USING ERRCODE = 'no_data_found',
                   HINT = 'See incident_rotation for the rotations.';
     END IF;
@@ -529,6 +529,12 @@ BEGIN
         RAISE EXCEPTION 'time must not be null'
             USING ERRCODE = 'null_value_not_allowed',
                   HINT = 'Give a time, or leave it out for now (incident_now()).';
+    END IF;
+    IF NOT pg_catalog.isfinite(incident_oncall.at) THEN
+        RAISE EXCEPTION 'invalid time "%" for rotation "%"', incident_oncall.at, r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Who is on call is asked of a definite time.',
+                  HINT = 'Give a time such as ''2026-03-04 12:00 Europe/Berlin'', or leave it out for now (incident_now()).';
     END IF;
     IF NOT EXISTS (SELECT FROM @extschema@.incident_rotation_member m WHERE m.rotation = r.name) THEN
         RAISE EXCEPTION 'rotation "%" has no members', r.name
@@ -765,10 +771,11 @@ DECLARE
     policy_ text;
     now_ timestamptz := @extschema@.incident_now();
 BEGIN
-    IF max_steps IS NULL OR max_steps < 1 THEN
+    IF max_steps IS NULL OR max_steps < 1 OR max_steps > 1000 THEN
         RAISE EXCEPTION 'invalid max_steps "%"', coalesce(max_steps::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'Give the number of steps to list, 1 or more.';
+                  DETAIL = 'A schedule lists from 1 to 1000 steps.',
+                  HINT = 'Give the number of steps to list, from 1 to 1000 (default 100).';
     END IF;
     SELECT s.escalation_policy INTO policy_ FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
     RETURN QUERY
@@ -803,7 +810,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     inc @extschema@.incident := @extschema@.incident__find(code, true);
-    now_ timestamptz := @extschema@.incident_now();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
     policy_ text;
     last_step int;
     done int;
@@ -857,7 +864,8 @@ BEGIN
             'policy', policy_, 'step', nx.step, 'repeat', nx.repeat, 'level', nx.level,
             'target_type', nx.target_type, 'target', nx.target, 'responder', t.responder,
             'reason', t.reason, 'phone', r.phone, 'email', r.email, 'chat', r.chat,
-            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', true)));
+            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', true)),
+        now_);
     RETURN t.responder;
 END
 $$;

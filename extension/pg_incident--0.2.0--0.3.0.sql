@@ -431,6 +431,1070 @@ CREATE TRIGGER incident_rotation_override_check
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_rotation_override();
 
 ------------------------------------------------------------------------------
+-- The timeline is evidence (10_lifecycle.sql): the time of the act, the
+-- accountable login in its own column, a NOTIFY payload without names
+------------------------------------------------------------------------------
+
+-- Events recorded so far keep what they said; their recorded_by comes from
+-- details.recorded_by (written when someone was named) or the actor.
+ALTER TABLE @extschema@.incident_event ADD COLUMN recorded_by text;
+ALTER TABLE @extschema@.incident_event DISABLE TRIGGER incident_event_append_only;
+UPDATE @extschema@.incident_event SET recorded_by = coalesce(details ->> 'recorded_by', actor);
+ALTER TABLE @extschema@.incident_event ENABLE ALWAYS TRIGGER incident_event_append_only;
+ALTER TABLE @extschema@.incident_event ALTER COLUMN recorded_by SET NOT NULL;
+
+COMMENT ON COLUMN @extschema@.incident_event.actor IS 'Who the event is about: the responder named in the call (acknowledge and tick may name someone else), else the role that made it.';
+COMMENT ON COLUMN @extschema@.incident_event.recorded_by IS 'The role that made the call, whoever it named as actor: the login that is accountable for the record.';
+COMMENT ON COLUMN @extschema@.incident_event.at IS 'When the act happened: the clock time of the call (not the start of its transaction), never before the incident''s previous event.';
+
+DROP FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb);
+
+CREATE OR REPLACE VIEW @extschema@.incident_timeline AS
+SELECT i.code,
+       e.id AS event_id,
+       e.at,
+       e.kind,
+       e.actor,
+       e.status,
+       e.message,
+       e.details,
+       i.severity,
+       i.title,
+       e.recorded_by
+  FROM @extschema@.incident_event e
+  JOIN @extschema@.incident i ON i.id = e.incident_id
+ ORDER BY i.id, e.id;
+
+COMMENT ON COLUMN @extschema@.incident_timeline.actor IS 'Who the event is about: the responder named in the call, else the role that made it.';
+COMMENT ON COLUMN @extschema@.incident_timeline.recorded_by IS 'The role that made the call (the accountable login), also when it named someone else as actor.';
+
+------------------------------------------------------------------------------
+-- Severities that other features can live with (10_lifecycle.sql)
+------------------------------------------------------------------------------
+
+ALTER TABLE @extschema@.incident_severity
+    DROP CONSTRAINT incident_severity_name_check,
+    ADD CONSTRAINT incident_severity_name_check
+        CHECK (name = pg_catalog.lower(name) AND name <> '' AND name <> 'auto' AND name !~ '^p[0-9]'),
+    DROP CONSTRAINT incident_severity_response_time_check,
+    ADD CONSTRAINT incident_severity_response_time_check
+        CHECK (response_time > interval '0' AND response_time <= interval '366 days'),
+    DROP CONSTRAINT incident_severity_update_every_check,
+    ADD CONSTRAINT incident_severity_update_every_check
+        CHECK (update_every > interval '0' AND update_every <= interval '366 days'),
+    DROP CONSTRAINT incident_severity_pir_due_check,
+    ADD CONSTRAINT incident_severity_pir_due_check
+        CHECK (pir_due > interval '0' AND pir_due <= interval '366 days');
+
+SELECT @extschema@.incident__checked_table('@extschema@.incident_severity', 'name:lower');
+
+COMMENT ON CONSTRAINT incident_severity_severity_check ON @extschema@.incident_severity IS
+'The levels are P1, P2, P3 and P4.';
+COMMENT ON CONSTRAINT incident_severity_name_check ON @extschema@.incident_severity IS
+'A name is a lower-case word such as critical; it may not be "auto" or look like a level (p1), which incident_declare reads otherwise.';
+COMMENT ON CONSTRAINT incident_severity_response_time_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''15 minutes'' or ''4 hours''.';
+COMMENT ON CONSTRAINT incident_severity_update_every_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''30 minutes'' or ''1 day''.';
+COMMENT ON CONSTRAINT incident_severity_pir_due_check ON @extschema@.incident_severity IS
+'Give a positive interval of at most 366 days, such as ''48 hours'' or ''7 days''.';
+
+------------------------------------------------------------------------------
+-- Functions whose definitions changed: bounded values in errors, pinned
+-- search_path, bounded ranges, the time of the act
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__require_timezone(time_zone text, what text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF time_zone IS NULL THEN
+        RAISE EXCEPTION 'time zone of % must not be null', what
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
+    END IF;
+    IF NOT @extschema@.incident_timezone_valid(time_zone) THEN
+        RAISE EXCEPTION 'invalid time zone "%" for %', @extschema@.incident__quote(time_zone), what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a name from pg_timezone_names, such as "Europe/Berlin" or "UTC".';
+    END IF;
+    RETURN time_zone;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__require_timezone(text, text) IS
+'Internal: the time zone name, or an error naming it and what it was given for (a calendar, a rotation).';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_severity_normalize(severity text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    result text;
+    valid text;
+BEGIN
+    IF severity IS NULL THEN
+        RAISE EXCEPTION 'severity must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
+    END IF;
+    SELECT s.severity INTO result
+      FROM @extschema@.incident_severity s
+     WHERE s.severity = pg_catalog.upper(pg_catalog.btrim($1))
+        OR s.name = pg_catalog.lower(pg_catalog.btrim($1));
+    IF result IS NULL THEN
+        SELECT pg_catalog.format('Valid severities are %s, or %s.',
+                                 pg_catalog.string_agg(s.severity, ', ' ORDER BY s.severity),
+                                 pg_catalog.string_agg(s.name, ', ' ORDER BY s.severity))
+          INTO valid FROM @extschema@.incident_severity s;
+        RAISE EXCEPTION 'invalid severity "%"', @extschema@.incident__quote(severity)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = valid;
+    END IF;
+    RETURN result;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_severity_normalize(text) IS
+'Turns a severity as a user types it (P1..P4 or critical/high/medium/low, any letter case) into P1..P4; an error for anything else.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__template_items(severity text, OUT checklists jsonb, OUT items jsonb)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH applicable AS (
+        SELECT t.checklist, t.title, t.phase, t.sort_order, i.item_no, i.item
+          FROM @extschema@.incident_checklist_template t
+          JOIN @extschema@.incident_checklist_template_item i USING (checklist)
+         WHERE t.enabled AND i.enabled
+           AND incident__template_items.severity = ANY (t.severities)
+           AND (i.severities IS NULL OR incident__template_items.severity = ANY (i.severities))
+    )
+    SELECT (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', c.checklist, 'title', c.title, 'phase', c.phase, 'sort_order', c.sort_order)
+                ORDER BY c.sort_order, c.checklist), '[]')
+              FROM (SELECT DISTINCT a.checklist, a.title, a.phase, a.sort_order FROM applicable a) c),
+           (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                'checklist', a.checklist, 'item_no', a.item_no, 'item', a.item)
+                ORDER BY a.sort_order, a.checklist, a.item_no), '[]')
+              FROM applicable a)
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__template_items(text) IS
+'Internal: the enabled checklist templates and items that apply to a severity, as the JSON arrays of a checklist set.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__require_text(value text, what text, max_length int)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    trimmed text := pg_catalog.regexp_replace(value, '^\s+|\s+$', '', 'g');
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION '% must not be null', what
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = pg_catalog.format('Give a %s.', what);
+    END IF;
+    -- spaces, zero-width and other invisible format characters do not count
+    IF pg_catalog.regexp_replace(trimmed, '[\s\u00a0\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\u3164\ufeff\uffa0]', '', 'g') = '' THEN
+        RAISE EXCEPTION '% must not be empty', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = pg_catalog.format('Give a %s with at least one visible character.', what);
+    END IF;
+    IF pg_catalog.length(trimmed) > max_length THEN
+        RAISE EXCEPTION '% is too long (% characters)', what, pg_catalog.length(trimmed)
+            USING ERRCODE = 'string_data_right_truncation',
+                  DETAIL = pg_catalog.format('A %s has at most %s characters.', what, max_length),
+                  HINT = 'Shorten it; put the rest in the description or a note.';
+    END IF;
+    RETURN trimmed;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__require_text(text, text, int) IS
+'Internal: the trimmed text, or an error if it is null, has no visible character (spaces and zero-width characters do not count) or is longer than max_length.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__find(code text, for_update boolean)
+RETURNS @extschema@.incident
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    wanted text := pg_catalog.upper(pg_catalog.btrim(code));
+    found @extschema@.incident;
+BEGIN
+    IF code IS NULL THEN
+        RAISE EXCEPTION 'incident code must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
+    END IF;
+    IF wanted !~ '^INC-[0-9]{4}-[0-9]{4}-[0-9]{3,}$' THEN
+        RAISE EXCEPTION 'invalid incident code "%"', @extschema@.incident__quote(code)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Incident codes have the form INC-YYYY-MMDD-NNN.',
+                  HINT = 'Give a code such as INC-2026-0115-001, as returned by incident_declare().';
+    END IF;
+    IF for_update THEN
+        IF pg_catalog.pg_is_in_recovery() THEN
+            RAISE EXCEPTION 'cannot change incident "%" on a standby server', @extschema@.incident__quote(wanted)
+                USING ERRCODE = 'read_only_sql_transaction',
+                      HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
+        END IF;
+        SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted FOR UPDATE;
+    ELSE
+        SELECT * INTO found FROM @extschema@.incident i WHERE i.code = wanted;
+    END IF;
+    IF found.id IS NULL THEN
+        RAISE EXCEPTION 'incident "%" does not exist', @extschema@.incident__quote(wanted)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_dashboard for open incidents or the incident table for all of them.';
+    END IF;
+    RETURN found;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__find(text, boolean) IS
+'Internal: the incident with this code (any letter case), locked against concurrent changes if for_update; an error if the code is malformed or unknown.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__act_time(inc @extschema@.incident DEFAULT NULL)
+RETURNS timestamptz
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    t timestamptz;
+BEGIN
+    -- the real time of the act, not the start of a transaction that may have
+    -- been open for minutes; the superuser-only test clock aside
+    IF coalesce(pg_catalog.current_setting('pg_incident.clock', true), '') <> '' THEN
+        t := @extschema@.incident_now();
+    ELSE
+        t := pg_catalog.clock_timestamp();
+    END IF;
+    -- the caller holds the incident's row lock, so its events are written one
+    -- after the other; they stay in order even if the system clock steps back
+    IF inc.id IS NOT NULL THEN
+        t := greatest(t, (SELECT pg_catalog.max(e.at) FROM @extschema@.incident_event e WHERE e.incident_id = inc.id));
+    END IF;
+    RETURN t;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__act_time(@extschema@.incident) IS
+'Internal: the time a lifecycle call records for its act: the clock time (pg_incident.clock when a superuser set the test clock), never before the incident''s last event. The caller has locked the incident.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__event(inc @extschema@.incident, kind text, actor text,
+                                            message text DEFAULT NULL, details jsonb DEFAULT '{}',
+                                            at timestamptz DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    event_at timestamptz := coalesce(incident__event.at, @extschema@.incident__act_time(inc));
+    event_id bigint;
+BEGIN
+    INSERT INTO @extschema@.incident_event AS e (incident_id, at, kind, actor, status, message, details, recorded_by)
+    VALUES (inc.id, event_at, incident__event.kind, incident__event.actor, inc.status,
+            incident__event.message, coalesce(incident__event.details, '{}'), @extschema@.incident_invoker())
+    RETURNING e.id INTO event_id;
+
+    -- Any login may LISTEN: the payload carries no names and no text users
+    -- typed, only what identifies the event; listeners read the rest through
+    -- the views their role may read.
+    PERFORM pg_catalog.pg_notify('pg_incident', pg_catalog.json_build_object(
+        'event_id', event_id, 'incident_id', inc.id, 'code', inc.code, 'event', incident__event.kind)::text);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__event(@extschema@.incident, text, text, text, jsonb, timestamptz) IS
+'Internal: appends a timeline event for the incident as it now stands, at the time of the act (at, or incident__act_time()), with the calling role as recorded_by, and sends NOTIFY pg_incident with {"event_id", "incident_id", "code", "event"}, in the caller''s transaction.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_declare(severity text, title text, description text DEFAULT NULL,
+                                             started_at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    sev @extschema@.incident_severity;
+    inc @extschema@.incident;
+    now_ timestamptz := @extschema@.incident__act_time();
+    actor text := @extschema@.incident_invoker();
+    code_day date;
+    seq int;
+    checklist_set_id text;
+    choice record;
+    response_due timestamptz;
+    update_due timestamptz;
+BEGIN
+    IF pg_catalog.pg_is_in_recovery() THEN
+        RAISE EXCEPTION 'cannot declare an incident on a standby server'
+            USING ERRCODE = 'read_only_sql_transaction',
+                  HINT = 'Run lifecycle functions on the primary; standbys can read the views.';
+    END IF;
+    title := @extschema@.incident__require_text(title, 'title', 200);
+    IF title ~ '[\n\r\u2028\u2029]' THEN
+        RAISE EXCEPTION 'invalid title "%"', @extschema@.incident__quote(title)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A title is one line: it is shown in lists, subjects and chat messages.',
+                  HINT = 'Put the title on one line and the rest in the description.';
+    END IF;
+    SELECT * INTO choice FROM @extschema@.incident__choose_severity(incident_declare.severity, title, description);
+    SELECT * INTO sev FROM @extschema@.incident_severity s WHERE s.severity = choice.chosen;
+    SELECT c.set_id INTO checklist_set_id FROM @extschema@.incident_checklist_cache c WHERE c.severity = choice.chosen;
+    IF started_at IN ('infinity', '-infinity') THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The start of an incident is a definite time.',
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
+    IF started_at > now_ THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The incident is being declared at %s; it cannot have started later.', now_),
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
+    IF started_at < now_ - interval '366 days' THEN
+        RAISE EXCEPTION 'invalid start time "%"', started_at
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('The incident is being declared at %s; an impact that began more than 366 days earlier is not an incident to respond to.', now_),
+                  HINT = 'Give the time the impact began, or leave started_at out.';
+    END IF;
+
+    -- everything that needs no number is worked out before taking one
+    response_due := @extschema@.incident__deadline(sev.severity, 'response', now_);
+    update_due := @extschema@.incident__deadline(sev.severity, 'update', now_);
+    code_day := (now_ AT TIME ZONE @extschema@.incident_timezone())::date;
+    -- Same-day declarations queue here until this transaction ends; a rollback
+    -- gives the number back, so codes stay gap-free.
+    INSERT INTO @extschema@.incident_day_counter AS c (day, last_seq) VALUES (code_day, 1)
+    ON CONFLICT (day) DO UPDATE SET last_seq = c.last_seq + 1
+    RETURNING c.last_seq INTO seq;
+
+    INSERT INTO @extschema@.incident
+        (code, day, day_seq, severity, status, title, description, declared_by,
+         started_at, declared_at, response_due, next_update_due, checklist_set)
+    VALUES
+        ('INC-' || pg_catalog.to_char(code_day, 'YYYY-MMDD') || '-'
+               || CASE WHEN seq < 1000 THEN pg_catalog.lpad(seq::text, 3, '0') ELSE seq::text END,
+         code_day, seq, sev.severity, 'declared', title, nullif(pg_catalog.regexp_replace(description, '^\s+|\s+$', '', 'g'), ''), actor,
+         coalesce(started_at, now_), now_, response_due, update_due, checklist_set_id)
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'declared', actor, title,
+        pg_catalog.jsonb_build_object('severity', inc.severity, 'response_due', inc.response_due,
+                                      'next_update_due', inc.next_update_due)
+        || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END,
+        now_);
+    RETURN inc.code;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_declare(text, text, text, timestamptz) IS
+'Declares an incident and returns its code INC-YYYY-MMDD-NNN. severity: P1..P4 or critical/high/medium/low; title: up to 200 characters; started_at: when the impact began, if earlier. Starts the response and update clocks, copies the checklists for the severity, writes the "declared" event and notifies pg_incident.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_acknowledge(code text, responder text DEFAULT current_user)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+BEGIN
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status <> 'declared' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'acknowledge',
+            CASE WHEN inc.status IN ('resolved', 'closed')
+                 THEN 'Add a note with incident_note() instead.'
+                 ELSE 'Post progress with incident_update() instead.' END);
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = 'acknowledged', acknowledged_at = now_, acknowledged_by = responder
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'acknowledged', responder, NULL,
+        pg_catalog.jsonb_build_object('response_due', inc.response_due,
+                                      'on_time', now_ <= inc.response_due),
+        now_);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_acknowledge(text, text) IS
+'Acknowledges a declared incident on behalf of responder (default: the calling role), which stops its response clock. Returns the new status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_update(code text, status text, message text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+    new_status text := pg_catalog.lower(@extschema@.incident__require_text(incident_update.status, 'status', 100));
+BEGIN
+    IF new_status NOT IN ('investigating', 'identified', 'mitigating', 'monitoring') THEN
+        RAISE EXCEPTION 'invalid status "%"', @extschema@.incident__quote(incident_update.status)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid statuses are investigating, identified, mitigating and monitoring; use incident_resolve() to resolve and incident_acknowledge() to acknowledge.';
+    END IF;
+    message := @extschema@.incident__require_text(message, 'message', 10000);
+    IF inc.status = 'declared' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'update', 'Acknowledge it first with incident_acknowledge().');
+    ELSIF inc.status IN ('resolved', 'closed') THEN
+        PERFORM @extschema@.incident__refuse(inc, 'update', 'Add a note with incident_note() instead.');
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = new_status, last_update_at = now_,
+           next_update_due = @extschema@.incident__deadline(i.severity, 'update', now_)
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'status_update', @extschema@.incident_invoker(), message,
+        pg_catalog.jsonb_build_object('next_update_due', inc.next_update_due), now_);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_update(text, text, text) IS
+'Posts a status update on an acknowledged, open incident: status is investigating, identified, mitigating or monitoring; message says what is happening. Restarts the update clock. Returns the new status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_assign(code text, role text, responder text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    wanted_role text := pg_catalog.lower(@extschema@.incident__require_text(incident_assign.role, 'role', 100));
+    previous text;
+BEGIN
+    IF wanted_role NOT IN ('incident_commander', 'technical_lead', 'communications_lead') THEN
+        RAISE EXCEPTION 'invalid incident role "%"', @extschema@.incident__quote(incident_assign.role)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid roles are incident_commander, technical_lead and communications_lead.';
+    END IF;
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status = 'closed' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'assign roles on', 'A closed incident is final; add a note with incident_note() to correct the record.');
+    END IF;
+
+    previous := CASE wanted_role WHEN 'incident_commander' THEN inc.incident_commander
+                                 WHEN 'technical_lead' THEN inc.technical_lead
+                                 ELSE inc.communications_lead END;
+    IF previous IS NOT DISTINCT FROM responder THEN
+        RAISE EXCEPTION '% is already the % of incident "%"', @extschema@.incident__quote(responder), pg_catalog.replace(wanted_role, '_', ' '), inc.code
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Nothing to change: every assignment is an event, so give someone else.';
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET incident_commander = CASE WHEN wanted_role = 'incident_commander' THEN responder ELSE i.incident_commander END,
+           technical_lead = CASE WHEN wanted_role = 'technical_lead' THEN responder ELSE i.technical_lead END,
+           communications_lead = CASE WHEN wanted_role = 'communications_lead' THEN responder ELSE i.communications_lead END
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'assigned', @extschema@.incident_invoker(),
+        pg_catalog.format('%s is %s', responder, pg_catalog.replace(wanted_role, '_', ' ')),
+        pg_catalog.jsonb_build_object('role', wanted_role, 'from', previous, 'to', responder));
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_assign(text, text, text) IS
+'Gives one of the playbook''s roles (incident_commander, technical_lead, communications_lead) on an incident that is not closed to a responder; records who held it before. Returns the status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_resolve(code text, root_cause text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+    actor text := @extschema@.incident_invoker();
+BEGIN
+    IF root_cause IS NOT NULL THEN
+        root_cause := @extschema@.incident__require_text(root_cause, 'root cause', 10000);
+    END IF;
+    IF inc.status IN ('resolved', 'closed') THEN
+        PERFORM @extschema@.incident__refuse(inc, 'resolve',
+            CASE WHEN inc.status = 'resolved'
+                 THEN 'Add a note with incident_note(), or close it with incident_close().'
+                 ELSE 'Add a note with incident_note() instead.' END);
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = 'resolved', resolved_at = now_, resolved_by = actor,
+           root_cause = coalesce(incident_resolve.root_cause, i.root_cause),
+           next_update_due = NULL, pir_due = @extschema@.incident__deadline(i.severity, 'pir', now_)
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'resolved', actor, inc.root_cause,
+        pg_catalog.jsonb_build_object('pir_due', inc.pir_due,
+                                      'duration_seconds', pg_catalog.date_part('epoch', inc.resolved_at - inc.declared_at)::bigint),
+        now_);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_resolve(text, text) IS
+'Resolves an open incident (from any state before resolved, so a false alarm can be resolved unacknowledged), with an optional root cause. Stops the update clock and starts the post-incident review clock. Returns the new status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_close(code text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    actor text := @extschema@.incident_invoker();
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+BEGIN
+    IF inc.status <> 'resolved' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'close',
+            CASE WHEN inc.status = 'closed'
+                 THEN 'A closed incident is final; add a note with incident_note() to correct the record.'
+                 ELSE 'Resolve it first with incident_resolve().' END);
+    END IF;
+
+    UPDATE @extschema@.incident i
+       SET status = 'closed', closed_at = now_, closed_by = actor
+     WHERE i.id = inc.id
+    RETURNING * INTO inc;
+
+    PERFORM @extschema@.incident__event(inc, 'closed', actor, NULL, '{}', now_);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_close(text) IS
+'Closes a resolved incident; a closed incident is final. Returns the new status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_checklist(code text)
+RETURNS TABLE (checklist text, checklist_title text, phase text, item_no int, item text,
+               done boolean, done_at timestamptz, done_by text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.checklist, c.checklist_title, c.phase, c.item_no, c.item, c.done, c.done_at, c.done_by
+      FROM @extschema@.incident_checklist_items c
+     -- a scalar subquery, so that the lookup runs once and the filter uses the index on code
+     WHERE c.code = (SELECT (@extschema@.incident__find(incident_checklist.code, false)).code)
+     ORDER BY c.sort_order, c.checklist, c.item_no
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_checklist(text) IS
+'The checklist items of an incident in playbook order, with whether, when and by whom each was ticked.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_checklist_tick(code text, checklist text, item int,
+                                                    responder text DEFAULT current_user)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    wanted text := pg_catalog.lower(@extschema@.incident__require_text(incident_checklist_tick.checklist, 'checklist', 100));
+    item_text text;
+    tick @extschema@.incident_checklist_tick;
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+BEGIN
+    responder := @extschema@.incident__require_text(responder, 'responder', 200);
+    IF inc.status = 'closed' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'tick checklist items of', 'A closed incident is final; add a note with incident_note() to correct the record.');
+    END IF;
+    SELECT x.item INTO item_text
+      FROM @extschema@.incident_checklist_set s,
+           pg_catalog.jsonb_to_recordset(s.items) AS x(checklist text, item_no int, item text)
+     WHERE s.id = inc.checklist_set AND x.checklist = wanted AND x.item_no = incident_checklist_tick.item;
+    IF item_text IS NULL THEN
+        RAISE EXCEPTION 'incident "%" has no item % in checklist "%"', inc.code, coalesce(incident_checklist_tick.item::text, 'NULL'), @extschema@.incident__quote(wanted)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = pg_catalog.format('See SELECT * FROM incident_checklist(%L) for its checklists and item numbers.', inc.code);
+    END IF;
+    SELECT * INTO tick FROM @extschema@.incident_checklist_tick t
+     WHERE t.incident_id = inc.id AND t.checklist = wanted AND t.item_no = incident_checklist_tick.item;
+    IF tick.incident_id IS NOT NULL THEN
+        RAISE EXCEPTION 'item % in checklist "%" of incident "%" is already ticked', incident_checklist_tick.item, @extschema@.incident__quote(wanted), inc.code
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('%s ticked it at %s.', tick.done_by, tick.done_at);
+    END IF;
+
+    INSERT INTO @extschema@.incident_checklist_tick (incident_id, checklist, item_no, done_at, done_by)
+    VALUES (inc.id, wanted, incident_checklist_tick.item, now_, responder);
+
+    PERFORM @extschema@.incident__event(inc, 'checklist', responder, item_text,
+        pg_catalog.jsonb_build_object('checklist', wanted, 'item_no', incident_checklist_tick.item), now_);
+    RETURN inc.status;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_checklist_tick(text, text, int, text) IS
+'Ticks item number item of a checklist of an incident, as done by responder (default: the calling role) now, and records it in the timeline. Returns the status.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_clock_state(due timestamptz, span interval, met_at timestamptz DEFAULT NULL,
+                                                 at timestamptz DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    now_ timestamptz := coalesce(at, @extschema@.incident_now());
+BEGIN
+    IF due IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF span IS NULL OR span < interval '0' THEN
+        RAISE EXCEPTION 'invalid span "%" of a clock due at %', coalesce(span::text, 'NULL'), due
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'The span is the clock''s length, from its start to its due time; due_soon is its last quarter.',
+                  HINT = 'Give the length of the clock as a positive interval, such as response_due - declared_at.';
+    END IF;
+    IF met_at IS NOT NULL THEN
+        RETURN CASE WHEN met_at <= due THEN 'ok' ELSE 'breached' END;
+    END IF;
+    RETURN CASE WHEN now_ > due THEN 'breached'
+                WHEN due - now_ <= span / 4 THEN 'due_soon'
+                ELSE 'ok' END;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_clock_state(timestamptz, interval, timestamptz, timestamptz) IS
+'State of a deadline: ok, due_soon (the last quarter of span remains) or breached; a clock met (met_at) is ok if met in time and breached if late. at defaults to incident_now(); a NULL due gives NULL, a NULL or negative span an error.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__classify_rule_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    problem text;
+BEGIN
+    IF NEW.name IS NULL OR NEW.name !~ '^[a-z][a-z0-9_]*$' THEN
+        RAISE EXCEPTION 'invalid classification rule name "%"', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A rule name has lower-case letters, digits and underscores and starts with a letter, such as "database_down".';
+    END IF;
+    IF NEW.severity IS NULL THEN
+        RAISE EXCEPTION 'severity of classification rule "%" must not be null', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a severity: P1, P2, P3 or P4, or its name (see incident_severity).';
+    END IF;
+    BEGIN
+        NEW.severity := @extschema@.incident_severity_normalize(NEW.severity);
+    EXCEPTION WHEN invalid_parameter_value THEN
+        GET STACKED DIAGNOSTICS problem = PG_EXCEPTION_HINT;
+        RAISE EXCEPTION 'invalid severity "%" in classification rule "%"', @extschema@.incident__quote(NEW.severity), @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = problem;
+    END;
+    IF NEW.category IS NOT NULL THEN
+        NEW.category := pg_catalog.lower(pg_catalog.btrim(NEW.category));
+        IF NEW.category !~ '^[a-z][a-z0-9_]*$' THEN
+            RAISE EXCEPTION 'invalid category "%" in classification rule "%"', @extschema@.incident__quote(NEW.category), @extschema@.incident__quote(NEW.name)
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'A category has lower-case letters, digits and underscores and starts with a letter, such as "database" or "feature_request".';
+        END IF;
+    END IF;
+    IF NEW.pattern IS NULL THEN
+        RAISE EXCEPTION 'pattern of classification rule "%" must not be null', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a regular expression; ''^'' matches every text.';
+    END IF;
+    IF NEW.pattern = '' THEN
+        RAISE EXCEPTION 'invalid pattern "" in classification rule "%"', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'An empty pattern matches every text, so the rule would decide every classification it reaches.',
+                  HINT = 'Give a regular expression for what the rule recognises; a catch-all rule uses ''^'' on purpose.';
+    END IF;
+    BEGIN
+        PERFORM '' OPERATOR(pg_catalog.~*) NEW.pattern;
+    EXCEPTION WHEN invalid_regular_expression THEN
+        GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+        RAISE EXCEPTION 'invalid pattern "%" in classification rule "%"', @extschema@.incident__quote(NEW.pattern), @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'invalid_regular_expression',
+                  DETAIL = pg_catalog.format('PostgreSQL says: %s.', problem),
+                  HINT = 'The pattern is a PostgreSQL advanced regular expression, matched case-insensitively; test it with SELECT ''some text'' ~* ''pattern''.';
+    END;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__classify_rule_check() IS
+'Internal trigger: refuses a classification rule with an invalid name, pattern, severity or category, naming the rule; stores severities as P1..P4 and categories in lower case.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__choose_severity(severity text, title text, description text,
+                                                      OUT chosen text, OUT why jsonb)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    phrase text;
+    winner record;
+    runner_up record;
+    classified boolean := false;
+BEGIN
+    IF severity IS NOT NULL AND pg_catalog.lower(pg_catalog.btrim(severity)) <> 'auto' THEN
+        chosen := @extschema@.incident_severity_normalize(severity);
+        why := NULL;
+        RETURN;
+    END IF;
+
+    phrase := pg_catalog.concat_ws(E'\n', title, description);
+    -- one pass of the classifier gives both the winner and the runner-up
+    FOR runner_up IN SELECT * FROM @extschema@.incident_classify_explain(phrase) e WHERE e.rank <= 2 ORDER BY e.rank LOOP
+        IF runner_up.rank = 1 THEN
+            winner := runner_up;
+            classified := true;
+        END IF;
+    END LOOP;
+    IF NOT classified THEN
+        RAISE EXCEPTION 'could not classify incident "%"', @extschema@.incident__quote(title)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'No enabled rule of incident_classify_rule matches its title or description.',
+                  HINT = 'Give a severity (P1, P2, P3 or P4), or enable the catch-all rule "unclassified".';
+    END IF;
+    chosen := winner.severity;
+    why := pg_catalog.jsonb_build_object(
+        'severity', winner.severity,
+        'rule', winner.rule,
+        'category', winner.category,
+        'matched', winner.matched,
+        'runner_up', CASE WHEN runner_up.rank <> 2 THEN NULL
+                          ELSE pg_catalog.jsonb_build_object('rule', runner_up.rule, 'severity', runner_up.severity,
+                                                             'category', runner_up.category) END,
+        'asked', coalesce(severity, 'NULL'));
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__choose_severity(text, text, text) IS
+'Internal: the severity a declaration gets from what the caller gave, and why when it was not given outright: for NULL or ''auto'', the classification of title and description by incident_classify_explain() (rule, category, the text matched, the runner-up).';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__span_text(starts time, ends time)
+RETURNS text
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.regexp_replace(starts::text, ':00$', '') || '-'
+        || pg_catalog.regexp_replace(ends::text, ':00$', '')
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__span_text(time, time) IS
+'Internal: a working span as people write it, such as 09:00-17:00.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__calendar_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NEW.name IS NULL OR NEW.name !~ '^[^[:space:]](.*[^[:space:]])?$' OR pg_catalog.length(NEW.name) > 63 THEN
+        RAISE EXCEPTION 'invalid calendar name "%"', @extschema@.incident__quote(NEW.name)
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'A calendar name has 1 to 63 characters and does not start or end with a blank.',
+                  HINT = 'Give a name such as "office-berlin".';
+    END IF;
+    PERFORM @extschema@.incident__require_timezone(NEW.time_zone, pg_catalog.format('calendar "%s"', NEW.name));
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__calendar_check() IS
+'Internal trigger: a calendar needs a sensible name and a time zone PostgreSQL knows.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__calendar_hours_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    days constant text[] := ARRAY['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+    other @extschema@.incident_calendar_hours;
+BEGIN
+    -- serializes changes to one calendar's hours, so that the overlap check holds
+    PERFORM FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Insert the calendar into incident_calendar first.';
+    END IF;
+    IF NEW.dow IS NULL OR NEW.dow NOT BETWEEN 0 AND 6 THEN
+        RAISE EXCEPTION 'invalid day of week % for calendar "%"', coalesce(NEW.dow::text, 'NULL'), NEW.calendar
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Days of the week are 0 (Sunday) to 6 (Saturday).';
+    END IF;
+    IF NEW.starts IS NULL OR NEW.ends IS NULL THEN
+        RAISE EXCEPTION 'working hours of calendar "%" on % need a start and an end', NEW.calendar, days[NEW.dow + 1]
+            USING ERRCODE = 'not_null_violation',
+                  HINT = 'Give both, such as starts => ''09:00'', ends => ''17:00''.';
+    END IF;
+    IF NEW.starts >= NEW.ends THEN
+        RAISE EXCEPTION 'invalid working hours % for calendar "%" on %',
+                        @extschema@.incident__span_text(NEW.starts, NEW.ends), NEW.calendar, days[NEW.dow + 1]
+            USING ERRCODE = 'check_violation',
+                  DETAIL = 'A span starts before it ends, within one day; it may end at 24:00.',
+                  HINT = 'For hours across midnight, enter two spans: one ending at 24:00 and one starting at 00:00 on the next day.';
+    END IF;
+    SELECT * INTO other FROM @extschema@.incident_calendar_hours h
+     WHERE h.calendar = NEW.calendar AND h.dow = NEW.dow
+       AND h.starts < NEW.ends AND NEW.starts < h.ends
+       AND (TG_OP = 'INSERT' OR (h.calendar, h.dow, h.starts) <> (OLD.calendar, OLD.dow, OLD.starts))
+     ORDER BY h.starts LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'working hours % overlap % of calendar "%" on %',
+                        @extschema@.incident__span_text(NEW.starts, NEW.ends),
+                        @extschema@.incident__span_text(other.starts, other.ends), NEW.calendar, days[NEW.dow + 1]
+            USING ERRCODE = 'exclusion_violation',
+                  DETAIL = 'The spans of a day must not overlap; they may touch, one ending when the next starts.',
+                  HINT = 'Change or delete the existing span first, or enter the hours not covered yet.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__calendar_hours_check() IS
+'Internal trigger: a working span belongs to a calendar that exists, lies within one day (starts < ends <= 24:00) and overlaps no other span of its day.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__calendar_holiday_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar) THEN
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Insert the calendar into incident_calendar first.';
+    END IF;
+    IF NEW.day IS NULL OR NOT pg_catalog.isfinite(NEW.day) THEN
+        RAISE EXCEPTION 'invalid holiday "%" for calendar "%"', coalesce(NEW.day::text, 'NULL'), NEW.calendar
+            USING ERRCODE = 'check_violation',
+                  HINT = 'Give a date such as ''2026-12-25''; set yearly to repeat it every year.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__calendar_holiday_check() IS
+'Internal trigger: a holiday belongs to a calendar that exists and falls on a finite date.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__severity_calendar_check()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM @extschema@.incident_calendar c WHERE c.name = NEW.calendar) THEN
+        RAISE EXCEPTION 'calendar "%" does not exist', @extschema@.incident__quote(NEW.calendar)
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = pg_catalog.format('Severity %s was to count its deadlines in it.', NEW.severity),
+                  HINT = 'See incident_calendar for the calendars; "24x7" is open around the clock.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__severity_calendar_check() IS
+'Internal trigger: a severity''s calendar must exist.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident__require_rotation(name text)
+RETURNS @extschema@.incident_rotation
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.incident_rotation;
+BEGIN
+    IF name IS NULL THEN
+        RAISE EXCEPTION 'rotation must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give the name of a rotation from incident_rotation.';
+    END IF;
+    SELECT * INTO r FROM @extschema@.incident_rotation x WHERE x.name = incident__require_rotation.name;
+    IF r.name IS NULL THEN
+        RAISE EXCEPTION 'rotation "%" does not exist', @extschema@.incident__quote(name)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_rotation for the rotations.';
+    END IF;
+    RETURN r;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__require_rotation(text) IS
+'Internal: the rotation of this name, or an error if the name is null or unknown.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_oncall(rotation text, at timestamptz DEFAULT @extschema@.incident_now(),
+                                            OUT primary_responder text, OUT backup_responder text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r @extschema@.incident_rotation := @extschema@.incident__require_rotation(incident_oncall.rotation);
+    found_ record;
+BEGIN
+    IF incident_oncall.at IS NULL THEN
+        RAISE EXCEPTION 'time must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give a time, or leave it out for now (incident_now()).';
+    END IF;
+    IF NOT pg_catalog.isfinite(incident_oncall.at) THEN
+        RAISE EXCEPTION 'invalid time "%" for rotation "%"', incident_oncall.at, r.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Who is on call is asked of a definite time.',
+                  HINT = 'Give a time such as ''2026-03-04 12:00 Europe/Berlin'', or leave it out for now (incident_now()).';
+    END IF;
+    IF NOT EXISTS (SELECT FROM @extschema@.incident_rotation_member m WHERE m.rotation = r.name) THEN
+        RAISE EXCEPTION 'rotation "%" has no members', r.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = pg_catalog.format('Add responders to it: INSERT INTO incident_rotation_member (rotation, position, responder) VALUES (%L, 1, ...).', r.name);
+    END IF;
+    SELECT * INTO found_ FROM @extschema@.incident__oncall(r.name, incident_oncall.at);
+    primary_responder := found_.primary_responder;
+    backup_responder := found_.backup_responder;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_oncall(text, timestamptz) IS
+'Who is on call in a rotation at a time (default: incident_now()): the primary and the backup, overrides applied. Both are NULL before the rotation''s first handoff; the backup is NULL in a one-member rotation without a backup. An error for an unknown rotation or one without members.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_escalation_schedule(code text, max_steps int DEFAULT 100)
+RETURNS TABLE (step int, repeat int, level int, due_at timestamptz, target_type text, target text,
+               responder text, reason text, state text, escalated_at timestamptz)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, false);
+    policy_ text;
+    now_ timestamptz := @extschema@.incident_now();
+BEGIN
+    IF max_steps IS NULL OR max_steps < 1 OR max_steps > 1000 THEN
+        RAISE EXCEPTION 'invalid max_steps "%"', coalesce(max_steps::text, 'NULL')
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A schedule lists from 1 to 1000 steps.',
+                  HINT = 'Give the number of steps to list, from 1 to 1000 (default 100).';
+    END IF;
+    SELECT s.escalation_policy INTO policy_ FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
+    RETURN QUERY
+    SELECT x.step, x.repeat, x.level, x.due_at, x.target_type, x.target,
+           CASE WHEN e.id IS NOT NULL THEN e.details->>'responder' ELSE t.responder END,
+           CASE WHEN e.id IS NOT NULL THEN e.details->>'reason' ELSE t.reason END,
+           CASE WHEN e.id IS NOT NULL THEN 'escalated'
+                WHEN x.due_at <= now_ THEN 'due'
+                ELSE 'scheduled' END,
+           e.at
+      FROM pg_catalog.generate_series(0, max_steps - 1) AS g(n)
+     CROSS JOIN LATERAL @extschema@.incident__escalation_step(policy_, inc.declared_at, g.n) x
+      LEFT JOIN @extschema@.incident_event e
+             ON e.incident_id = inc.id AND e.kind = 'escalated'
+            AND e.details->>'policy' = policy_ AND (e.details->>'step')::int = g.n
+      LEFT JOIN LATERAL @extschema@.incident__escalation_target(x.target_type, x.target, x.due_at) t
+             ON e.id IS NULL
+     WHERE x.step IS NOT NULL                   -- no row once the policy is exhausted
+       AND (e.id IS NOT NULL OR inc.status = 'declared')
+     ORDER BY g.n;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_escalation_schedule(text, int) IS
+'The escalation plan of an incident under its severity''s policy, step by step (at most max_steps): each level of each run with its due time, whom it pages (as recorded for steps escalated; resolved at the due time for the others) or why nobody, and its state: escalated, due or scheduled. Once the incident is acknowledged only the escalated steps remain.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_escalate(code text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident := @extschema@.incident__find(code, true);
+    now_ timestamptz := @extschema@.incident__act_time(inc);
+    policy_ text;
+    last_step int;
+    done int;
+    last_at timestamptz;
+    nx record;
+    t record;
+    r @extschema@.incident_responder;
+    target_text text;
+BEGIN
+    IF inc.status <> 'declared' THEN
+        PERFORM @extschema@.incident__refuse(inc, 'escalate',
+            CASE WHEN inc.status IN ('resolved', 'closed')
+                 THEN 'Only open, unacknowledged incidents escalate.'
+                 ELSE 'Escalation stops once an incident is acknowledged; bring people in with incident_assign().' END);
+    END IF;
+    SELECT s.escalation_policy INTO policy_ FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
+    IF policy_ IS NULL THEN
+        RAISE EXCEPTION 'incident "%" has no escalation policy', inc.code
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = pg_catalog.format('Its severity %s has none.', inc.severity),
+                  HINT = pg_catalog.format('Set one with UPDATE incident_severity SET escalation_policy = ... WHERE severity = %L.', inc.severity);
+    END IF;
+    SELECT pg_catalog.max((e.details->>'step')::int), pg_catalog.count(*), pg_catalog.max(e.at)
+      INTO last_step, done, last_at
+      FROM @extschema@.incident_event e
+     WHERE e.incident_id = inc.id AND e.kind = 'escalated' AND e.details->>'policy' = policy_;
+    SELECT * INTO nx FROM @extschema@.incident__escalation_step(policy_, inc.declared_at, coalesce(last_step + 1, 0));
+    IF nx.step IS NULL THEN
+        RAISE EXCEPTION 'incident "%" has no escalation level left', inc.code
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = CASE WHEN done = 0
+                                THEN pg_catalog.format('Escalation policy "%s" has no levels.', policy_)
+                                ELSE pg_catalog.format('All %s escalations of policy "%s" are done; the last was at %s.', done, policy_, last_at) END,
+                  HINT = 'Acknowledge it with incident_acknowledge(), or page someone directly.';
+    END IF;
+
+    -- whoever the target stands for now, which is when the page goes out
+    SELECT * INTO t FROM @extschema@.incident__escalation_target(nx.target_type, nx.target, now_);
+    SELECT * INTO r FROM @extschema@.incident_responder x WHERE x.name = t.responder;
+    target_text := @extschema@.incident__escalation_target_text(nx.target_type, nx.target);
+    IF t.responder IS NULL THEN
+        RAISE WARNING 'level % of escalation policy "%" pages nobody: %', nx.level, policy_, t.reason
+            USING HINT = 'The escalation is recorded and the next level follows; fix the rotation, role or policy so that the level reaches someone.';
+    END IF;
+
+    PERFORM @extschema@.incident__event(inc, 'escalated', @extschema@.incident_invoker(),
+        pg_catalog.format('level %s of policy "%s"%s: %s (%s)', nx.level, policy_,
+                          CASE WHEN nx.repeat > 0 THEN pg_catalog.format(', repeat %s', nx.repeat) ELSE '' END,
+                          coalesce(t.responder, 'nobody'), coalesce(t.reason, target_text)),
+        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+            'policy', policy_, 'step', nx.step, 'repeat', nx.repeat, 'level', nx.level,
+            'target_type', nx.target_type, 'target', nx.target, 'responder', t.responder,
+            'reason', t.reason, 'phone', r.phone, 'email', r.email, 'chat', r.chat,
+            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', true)),
+        now_);
+    RETURN t.responder;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_escalate(text) IS
+'Escalates an unacknowledged incident by hand to the next level of its severity''s escalation policy, due or not: resolves the level''s target now, writes an "escalated" timeline event naming the level and the person (with their contacts), and returns the person (NULL, with a warning, when the level pages nobody). incident_escalations then shows the level after it.';
+
+
+------------------------------------------------------------------------------
 -- Last: nothing is callable by PUBLIC (99_finish.sql)
 ------------------------------------------------------------------------------
 

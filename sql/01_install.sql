@@ -62,7 +62,7 @@ SELECT f, has_function_privilege('incident_viewer', f, 'EXECUTE') AS viewer,
        has_function_privilege('incident_responder', f, 'EXECUTE') AS responder,
        has_function_privilege('public', f, 'EXECUTE') AS public
   FROM unnest(ARRAY['incident_declare(text,text,text,timestamptz)', 'incident_acknowledge(text,text)',
-                    'incident_close(text)', 'incident_checklist(text)', 'incident__event(incident,text,text,text,jsonb)']::regprocedure[]) AS f;
+                    'incident_close(text)', 'incident_checklist(text)', 'incident__event(incident,text,text,text,jsonb,timestamptz)']::regprocedure[]) AS f;
 SELECT t, has_table_privilege('incident_viewer', t, 'SELECT') AS viewer_select,
        has_table_privilege('incident_responder', t, 'UPDATE') AS responder_update,
        has_table_privilege('incident_admin', t, 'UPDATE') AS admin_update

@@ -62,7 +62,7 @@ SELECT incident_close(:'code');
 SELECT status, closed_at, closed_by FROM incident WHERE code = :'code';
 
 -- the whole timeline, in order
-SELECT at, kind, actor, status, message, details
+SELECT at, kind, actor, recorded_by, status, message, details
   FROM incident_timeline WHERE code = :'code' ORDER BY event_id;
 
 -- lower-case codes are accepted

@@ -27,7 +27,7 @@ SET pg_incident.clock = '2026-03-01 09:03:00+00';
 SELECT incident_checklist_tick(:'p1', 'initial_assessment', 1, 'john.doe');
 SELECT incident_checklist_tick(:'p1', 'P1_Response', 2);
 SELECT checklist, item_no, item, done, done_at, done_by FROM incident_checklist(:'p1') WHERE done;
-SELECT kind, actor, message, details FROM incident_timeline WHERE code = :'p1' AND kind = 'checklist' ORDER BY event_id;
+SELECT kind, actor, recorded_by, message, details FROM incident_timeline WHERE code = :'p1' AND kind = 'checklist' ORDER BY event_id;
 -- a second tick of the same item is refused, naming who ticked it
 SELECT incident_checklist_tick(:'p1', 'initial_assessment', 1, 'jane.smith');
 \echo :LAST_ERROR_SQLSTATE
