@@ -12,6 +12,27 @@ PG_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libcurl4-opens
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
 
+# use_fixed_locale: run everything in C.UTF-8 (C where that is missing),
+# whatever LANG, LC_* and LANGUAGE the caller has. initdb takes its locale
+# from the environment, and a locale that is not installed makes it fail
+# ("invalid locale settings"); PostgreSQL's TAP framework drops LC_ALL, so
+# LANG has to be right too. Messages then stay in English, which the expected
+# output of the suites and the parsing of pgbench's output rely on, and
+# apt-get and perl do not warn about the locale.
+use_fixed_locale() {
+	local v
+	for v in LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME \
+		LC_ADDRESS LC_IDENTIFICATION LC_MEASUREMENT LC_NAME LC_PAPER LC_TELEPHONE LANGUAGE; do
+		unset "$v"
+	done
+	if LANG=C locale -a 2>/dev/null | grep -qixE 'c\.utf-?8'; then
+		export LANG=C.UTF-8
+	else
+		export LANG=C
+	fi
+}
+use_fixed_locale
+
 # ensure_packages: as root, apt-get install whatever of $PG_PACKAGES is missing;
 # as anyone else, fail with the list if something is missing.
 ensure_packages() {
