@@ -23,7 +23,7 @@ my $owner = $node->safe_psql('postgres', 'SELECT current_user');
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION pg_incident;
-CREATE ROLE alice LOGIN IN ROLE incident_responder;
+CREATE ROLE regress_alice LOGIN IN ROLE incident_responder;
 });
 
 my $listener = $node->background_psql('postgres');
@@ -112,12 +112,12 @@ $node->psql(
 	'postgres', q{SELECT incident_acknowledge('INC-2026-0115-001')},
 	stdout => \$stdout,
 	stderr => \$stderr,
-	extra_params => [ '-U', 'alice' ]);
-is($stdout, 'acknowledged', 'alice acknowledges') or diag($stderr);
+	extra_params => [ '-U', 'regress_alice' ]);
+is($stdout, 'acknowledged', 'regress_alice acknowledges') or diag($stderr);
 @n = notifications(1);
 is_deeply([ map { "$_->{code} $_->{severity} $_->{event} $_->{status} $_->{actor}" } @n ],
-	['INC-2026-0115-001 P1 acknowledged acknowledged alice'],
-	'the acknowledgement is announced with alice as actor');
+	['INC-2026-0115-001 P1 acknowledged acknowledged regress_alice'],
+	'the acknowledgement is announced with regress_alice as actor');
 
 $listener->quit;
 
