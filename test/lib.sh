@@ -121,7 +121,10 @@ copy_tree_for() {
 # (no TCP at all), a port that is neither 5432 nor a port something listens on,
 # shared_preload_libraries = 'pg_incident' and each SETTING ("name = value")
 # appended to postgresql.conf; starts it, and exports PGHOST, PGPORT, PGUSER and
-# PGDATABASE (postgres) for psql, pgbench and the like. It sets traps on EXIT,
+# PGDATABASE (postgres) for psql, pgbench and the like. Its superuser is
+# "postgres" (CLUSTER_SUPERUSER), whatever the OS user is called, so that a
+# script may create roles named like people (the demo does) even when the OS
+# user has such a name. It sets traps on EXIT,
 # HUP, INT and TERM so that the cluster is stopped and its folder removed
 # however the script ends; a caller with cleanup of its own puts it in
 # CLUSTER_ON_EXIT (a command run after the cluster is gone) instead of setting
@@ -131,6 +134,7 @@ CLUSTER_DIR=""
 CLUSTER_BINDIR=""
 CLUSTER_PID=""
 CLUSTER_ON_EXIT=${CLUSTER_ON_EXIT:-}
+CLUSTER_SUPERUSER=${CLUSTER_SUPERUSER:-postgres}
 
 # port_in_use PORT: true if something listens on TCP PORT (IPv4 or IPv6).
 port_in_use() {
@@ -203,7 +207,7 @@ cluster_start() {
 	trap 'exit 143' TERM
 	CLUSTER_DIR=$(mktemp -d /tmp/pg_incident_cluster.XXXXXX) || die "could not create a folder for the cluster"
 	chmod 700 "$CLUSTER_DIR"
-	"$bindir/initdb" -D "$CLUSTER_DIR/data" -U "$(id -un)" -A trust -E UTF8 --no-locale \
+	"$bindir/initdb" -D "$CLUSTER_DIR/data" -U "$CLUSTER_SUPERUSER" -A trust -E UTF8 --no-locale \
 		--no-sync >"$CLUSTER_DIR/initdb.log" 2>&1 || { cat "$CLUSTER_DIR/initdb.log" >&2; die "initdb failed"; }
 	port=$(free_port)
 	{
@@ -226,6 +230,6 @@ cluster_start() {
 		fi
 		sleep 0.1
 	done
-	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=$(id -un) PGDATABASE=postgres
+	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=$CLUSTER_SUPERUSER PGDATABASE=postgres
 	unset PGSERVICE PGPASSWORD PGOPTIONS PGHOSTADDR
 }
