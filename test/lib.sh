@@ -21,15 +21,18 @@ die() { say "error: $*"; exit 2; }
 # apt-get and perl do not warn about the locale.
 use_fixed_locale() {
 	local v
-	for v in LC_ALL LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME \
+	# LC_ALL=C while the others change, so that bash does not warn about each
+	export LC_ALL=C
+	for v in LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME \
 		LC_ADDRESS LC_IDENTIFICATION LC_MEASUREMENT LC_NAME LC_PAPER LC_TELEPHONE LANGUAGE; do
 		unset "$v"
 	done
-	if LANG=C locale -a 2>/dev/null | grep -qixE 'c\.utf-?8'; then
+	if locale -a 2>/dev/null | grep -qixE 'c\.utf-?8'; then
 		export LANG=C.UTF-8
 	else
 		export LANG=C
 	fi
+	unset LC_ALL
 }
 use_fixed_locale
 
