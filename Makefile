@@ -81,11 +81,13 @@ isolation-suite:
 tap-suite:
 	$(prove_installcheck)
 
+# LC_ALL=C only so that bash does not warn at start when the caller's locale
+# is not installed; test/lib.sh then sets the locale the scripts run in.
 test:
-	test/run-tests
+	LC_ALL=C test/run-tests
 
 demo:
-	test/demo
+	LC_ALL=C test/demo
 
 bench:
-	test/bench/run
+	LC_ALL=C test/bench/run

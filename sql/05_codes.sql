@@ -61,13 +61,13 @@ SELECT count(*) = max(day_seq) AS gap_free, count(DISTINCT code) = count(*) AS u
 
 -- the test clock and the day's zone belong to superusers: a responder cannot
 -- move an incident to another day
-CREATE ROLE incident_codes_tester LOGIN IN ROLE incident_responder;
-SET ROLE incident_codes_tester;
+CREATE ROLE regress_incident_codes_tester LOGIN IN ROLE incident_responder;
+SET ROLE regress_incident_codes_tester;
 SET pg_incident.clock = '2030-01-01 00:00:00+00';
 \echo :LAST_ERROR_SQLSTATE
 SET pg_incident.timezone = 'Pacific/Pago_Pago';
 \echo :LAST_ERROR_SQLSTATE
 SET ROLE regress_incident_dba;
-DROP ROLE incident_codes_tester;
+DROP ROLE regress_incident_codes_tester;
 SET pg_incident.clock = '';
 SELECT incident_now() = now() AS real_time_again;

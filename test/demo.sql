@@ -2,8 +2,11 @@
 --
 -- One P1 incident, "Website completely down - 500 errors" (the playbook's own
 -- example), from declaration to closure, as its responders would type it in
--- psql. Three responders from the playbook's rotation act through their own
--- roles, members of incident_responder, so the timeline records who did what.
+-- psql. Three people from the playbook act through database roles of their
+-- own, each granted one of the extension's roles (john.doe and sarah.johnson
+-- incident_responder, ahmed.alrashid incident_admin), so the timeline records
+-- who did what. The cluster's superuser is "postgres" (test/lib.sh), so these
+-- roles never collide with the name of the OS user running the demo.
 -- The superuser-only test clock pg_incident.clock moves time forward between
 -- the steps; each step therefore starts with
 --     RESET ROLE; SET pg_incident.clock = '...'; SET ROLE "someone";
@@ -30,19 +33,39 @@ SET TimeZone = 'Asia/Riyadh';
 SET pg_incident.timezone = 'Asia/Riyadh';
 
 \echo
-\echo '-- Setup: CREATE EXTENSION pg_incident, and three responders (roles in incident_responder)'
+\echo '-- Setup: CREATE EXTENSION pg_incident (as the superuser postgres)'
 CREATE EXTENSION pg_incident;
-CREATE ROLE "john.doe" IN ROLE incident_responder;        -- on-call primary, lead developer
-CREATE ROLE "ahmed.alrashid" IN ROLE incident_responder;  -- system administrator
-CREATE ROLE "sarah.johnson" IN ROLE incident_responder;   -- business owner
 SELECT extname, extversion FROM pg_extension WHERE extname = 'pg_incident';
+
+\echo
+\echo '-- Setup: a database role for each person, granted one of the extension''s three roles:'
+\echo '--        incident_viewer     reads the dashboard, the timeline and the tables'
+\echo '--        incident_responder  also declares, acknowledges, updates, staffs, ticks, resolves, closes'
+\echo '--        incident_admin      also edits the playbook: severities, checklists, on-call'
+CREATE ROLE "john.doe" IN ROLE incident_responder;
+CREATE ROLE "ahmed.alrashid" IN ROLE incident_admin;
+CREATE ROLE "sarah.johnson" IN ROLE incident_responder;
+SELECT p.person, r.rolname AS granted_role, p.job
+  FROM (VALUES (1, 'john.doe', 'lead developer, on call this week'),
+               (2, 'ahmed.alrashid', 'system administrator, incident commander'),
+               (3, 'sarah.johnson', 'business owner, communications')) AS p(ord, person, job)
+  JOIN pg_roles m ON m.rolname = p.person
+  JOIN pg_auth_members a ON a.member = m.oid
+  JOIN pg_roles r ON r.oid = a.roleid
+ ORDER BY p.ord;
+
+\echo
+\echo '-- Setup: the playbook''s severity levels (incident_severity, seeded by CREATE EXTENSION)'
 SELECT severity, name, response_time, update_every, pir_due, page, calendar, escalation_policy
   FROM incident_severity ORDER BY severity;
 
 \echo
 \echo '-- Setup: the playbook''s on-call rotation (two weeks: John Doe with Jane Smith as'
 \echo '--        backup, then Ahmed Al-Rashid with Sarah Johnson), handoff Sunday 09:00 Riyadh,'
-\echo '--        and Ahmed Al-Rashid (system administrator) as Incident Commander'
+\echo '--        and Ahmed Al-Rashid (system administrator) as Incident Commander;'
+\echo '--        ahmed.alrashid enters it: on-call configuration is for incident_admin'
+\echo '--        (jane.smith is only on the rotation: she does not act here and has no database role)'
+SET ROLE "ahmed.alrashid";
 INSERT INTO incident_responder (name, phone, email, chat) VALUES
     ('john.doe', '+966-5X-XXX-XXXX', 'john.doe@example.com', '@john'),
     ('jane.smith', '+966-5X-XXX-XXXY', 'jane.smith@example.com', '@jane'),
@@ -58,6 +81,7 @@ UPDATE incident_team_role SET primary_responder = 'ahmed.alrashid' WHERE role = 
 SELECT w AS week_of, o.primary_responder, o.backup_responder
   FROM unnest(ARRAY['2026-01-15 12:00+03', '2026-01-22 12:00+03']::timestamptz[]) AS w,
        incident_oncall('on-call', w) AS o;
+RESET ROLE;
 
 \echo
 \echo '=============================================================================='
@@ -65,7 +89,8 @@ SELECT w AS week_of, o.primary_responder, o.backup_responder
 \echo '=============================================================================='
 \echo '-- 14:27  every page of the website starts returning HTTP 500'
 \echo '-- 14:29  initial assessment, "determine initial severity level": the classifier agrees'
-\echo '--        that the playbook''s example is a P1, and says which rule decided'
+\echo '--        that the playbook''s example is a P1, and says which rule decided (rank 1)'
+\echo '--        and which rule would have come next (rank 2)'
 SELECT rank, rule, severity, category, matched
   FROM incident_classify_explain('Website completely down - 500 errors') WHERE rank <= 2;
 \echo '-- 14:30  john.doe (on call) declares it, as the playbook example does:'
@@ -101,7 +126,7 @@ SELECT step, level, to_char(due_at, 'HH24:MI') AS due, target_type, target, resp
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:33:00+03'; SET ROLE "john.doe";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('team_assembly', 1), ('initial_assessment', 1), ('initial_assessment', 2), ('initial_assessment', 4)) AS v(checklist, item_no);
 
 \echo
@@ -110,34 +135,37 @@ SELECT v.checklist, v.item_no AS "#",
 \echo '=============================================================================='
 \echo '-- 14:36 (+6 min)  john.doe acknowledges: the response clock stops, met in time'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:36:00+03'; SET ROLE "john.doe";
-SELECT incident_acknowledge(:'code') AS status;
+SELECT incident_acknowledge(:'code') AS incident_status;
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('p1_response', 1)) AS v(checklist, item_no);
 
 \echo
-\echo '-- 14:37  team assembly: the playbook''s three roles'
+\echo '-- 14:37  team assembly: the playbook''s three incident roles (incident_assign): john.doe'
+\echo '--        names the incident commander, who names the technical and communications leads'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:37:00+03'; SET ROLE "john.doe";
-SELECT incident_assign(:'code', 'incident_commander', 'ahmed.alrashid') AS status;
+SELECT incident_assign(:'code', 'incident_commander', 'ahmed.alrashid') AS incident_status;
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('team_assembly', 2)) AS v(checklist, item_no);
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:38:00+03'; SET ROLE "ahmed.alrashid";
-SELECT incident_assign(:'code', 'technical_lead', 'john.doe') AS status;
-SELECT incident_assign(:'code', 'communications_lead', 'sarah.johnson') AS status;
+SELECT incident_assign(:'code', 'technical_lead', 'john.doe') AS incident_status;
+SELECT incident_assign(:'code', 'communications_lead', 'sarah.johnson') AS incident_status;
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('team_assembly', 3), ('team_assembly', 4)) AS v(checklist, item_no);
+SELECT code, incident_commander, technical_lead, communications_lead
+  FROM incident_dashboard WHERE code = :'code';
 
 \echo
 \echo '-- 14:40  P1 response checklist: war room open, stakeholders notified, status page updated'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:40:00+03'; SET ROLE "sarah.johnson";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('p1_response', 2), ('p1_response', 3), ('p1_response', 6)) AS v(checklist, item_no);
 
 \echo
@@ -160,18 +188,18 @@ SELECT checklist, item_no AS "#", item, CASE WHEN done THEN 'x' ELSE ' ' END AS 
 \echo '-- 14:44 (+14 min)  sarah.johnson posts the first status update: investigating'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:44:00+03'; SET ROLE "sarah.johnson";
 SELECT incident_update(:'code', 'investigating',
-    'All pages return HTTP 500 since 14:27. Release v2.14.0 went out at 14:20 and is the first suspect. Next update by 14:59.') AS status;
+    'All pages return HTTP 500 since 14:27. Release v2.14.0 went out at 14:20 and is the first suspect. Next update by 14:59.') AS incident_status;
 
 \echo
 \echo '-- 14:50-14:52  the technical lead investigates and notes what he found'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:50:00+03'; SET ROLE "john.doe";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('p1_response', 4), ('investigation', 1), ('investigation', 2), ('investigation', 3)) AS v(checklist, item_no);
 RESET ROLE; SET pg_incident.clock = '2026-01-15 14:52:00+03'; SET ROLE "john.doe";
 SELECT incident_note(:'code',
-    'Error log: relation "leads_v2" does not exist. v2.14.0 reads a table its migration was meant to create; the migration never ran.') AS status;
+    'Error log: relation "leads_v2" does not exist. v2.14.0 reads a table its migration was meant to create; the migration never ran.') AS incident_status;
 
 \echo
 \echo '-- 15:01 (+31 min)  the dashboard: the next update was due at 14:59 and is late (breached)'
@@ -182,7 +210,7 @@ RESET ROLE; SET pg_incident.clock = '2026-01-15 15:01:00+03'; SET ROLE "ahmed.al
 \echo '-- 15:01  sarah.johnson posts the second update: identified (the update clock restarts)'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:01:00+03'; SET ROLE "sarah.johnson";
 SELECT incident_update(:'code', 'identified',
-    'Cause found: release v2.14.0 needs a database migration that did not run. Rolling back to v2.13.2. Next update by 15:16.') AS status;
+    'Cause found: release v2.14.0 needs a database migration that did not run. Rolling back to v2.13.2. Next update by 15:16.') AS incident_status;
 
 \echo
 \echo '=============================================================================='
@@ -192,23 +220,23 @@ SELECT incident_update(:'code', 'identified',
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:03:00+03'; SET ROLE "ahmed.alrashid";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no, 'john.doe') AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no, 'john.doe') AS incident_status
   FROM (VALUES ('fix', 1), ('fix', 2)) AS v(checklist, item_no);
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('fix', 4)) AS v(checklist, item_no);
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:06:00+03'; SET ROLE "john.doe";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('p1_response', 5), ('fix', 5), ('fix', 6)) AS v(checklist, item_no);
 
 \echo
 \echo '-- 15:08 (+38 min)  third update: monitoring'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:08:00+03'; SET ROLE "sarah.johnson";
 SELECT incident_update(:'code', 'monitoring',
-    'Rolled back to v2.13.2 at 15:06. Pages load again and the error rate is back to baseline; watching for 5 minutes. Next update by 15:23.') AS status;
+    'Rolled back to v2.13.2 at 15:06. Pages load again and the error rate is back to baseline; watching for 5 minutes. Next update by 15:23.') AS incident_status;
 :dashboard
 
 \echo
@@ -216,18 +244,23 @@ SELECT incident_update(:'code', 'monitoring',
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:12:00+03'; SET ROLE "john.doe";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('fix', 7), ('recovery_verification', 1), ('recovery_verification', 2), ('recovery_verification', 3), ('recovery_verification', 4), ('recovery_verification', 5)) AS v(checklist, item_no);
 
 \echo
 \echo '-- 15:14 (+44 min)  the incident commander resolves it, with the root cause'
 RESET ROLE; SET pg_incident.clock = '2026-01-15 15:14:00+03'; SET ROLE "ahmed.alrashid";
 SELECT incident_resolve(:'code',
-    'Release v2.14.0 was deployed before its database migration (create table leads_v2) had run, so every page failed with HTTP 500. Rolled back to v2.13.2; the release pipeline will run migrations before the deploy step.') AS status;
+    'Release v2.14.0 was deployed before its database migration (create table leads_v2) had run, so every page failed with HTTP 500. Rolled back to v2.13.2; the release pipeline will run migrations before the deploy step.') AS incident_status;
 
 \echo
-\echo '-- 15:14  the dashboard lists open incidents only: it is empty again'
+\echo '-- 15:14  the dashboard lists open incidents only: the resolved incident has left it'
+SELECT count(*) = 0 AS dashboard_empty FROM incident_dashboard \gset
+\if :dashboard_empty
+\echo 'incident_dashboard: no open incidents'
+\else
 :dashboard
+\endif
 
 \echo
 \echo '-- 15:14  the incident''s clocks: acknowledged in 6 minutes, resolved in 44 (47 since impact began);'
@@ -254,14 +287,14 @@ SELECT clock, seq, to_char(started_at, 'HH24:MI') AS started, to_char(due, 'MM-D
 RESET ROLE; SET pg_incident.clock = '2026-01-15 16:00:00+03'; SET ROLE "sarah.johnson";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('closure', 1), ('closure', 2), ('closure', 3), ('closure', 4), ('closure', 5)) AS v(checklist, item_no);
 RESET ROLE; SET pg_incident.clock = '2026-01-15 16:02:00+03'; SET ROLE "ahmed.alrashid";
 SELECT v.checklist, v.item_no AS "#",
        (SELECT t.item FROM incident_checklist_template_item t WHERE (t.checklist, t.item_no) = (v.checklist, v.item_no)) AS item,
-       incident_checklist_tick(:'code', v.checklist, v.item_no) AS status
+       incident_checklist_tick(:'code', v.checklist, v.item_no) AS incident_status
   FROM (VALUES ('closure', 6)) AS v(checklist, item_no);
-SELECT incident_close(:'code') AS status;
+SELECT incident_close(:'code') AS incident_status;
 
 \echo
 \echo '-- a closed incident is final: resolving it again is refused (the error is expected)'
@@ -276,8 +309,21 @@ DO $$ BEGIN RAISE EXCEPTION 'demo: resolving a closed incident was not refused';
 \endif
 
 \echo
-\echo '-- incident_dashboard (open incidents): none'
+\echo '-- the closed incident as the table incident keeps it: who did each step, and when'
+\echo '--        (the root cause wrapped for reading)'
+\x on
+SELECT code, severity, status, title, declared_by, declared_at, acknowledged_by, acknowledged_at,
+       incident_commander, technical_lead, communications_lead, resolved_by, resolved_at,
+       rtrim(regexp_replace(root_cause, '(.{1,72})(\s|$)', E'\\1\n', 'g'), E'\n') AS root_cause,
+       closed_by, closed_at, pir_due
+  FROM incident WHERE code = :'code';
+\x off
+SELECT count(*) = 0 AS dashboard_empty FROM incident_dashboard \gset
+\if :dashboard_empty
+\echo 'incident_dashboard: no open incidents'
+\else
 SELECT * FROM incident_dashboard;
+\endif
 
 \echo
 \echo '-- incident_timeline: everything that happened, in order, with who did it'

@@ -12,6 +12,30 @@ PG_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libcurl4-opens
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }
 
+# use_fixed_locale: run everything in C.UTF-8 (C where that is missing),
+# whatever LANG, LC_* and LANGUAGE the caller has. initdb takes its locale
+# from the environment, and a locale that is not installed makes it fail
+# ("invalid locale settings"); PostgreSQL's TAP framework drops LC_ALL, so
+# LANG has to be right too. Messages then stay in English, which the expected
+# output of the suites and the parsing of pgbench's output rely on, and
+# apt-get and perl do not warn about the locale.
+use_fixed_locale() {
+	local v
+	# LC_ALL=C while the others change, so that bash does not warn about each
+	export LC_ALL=C
+	for v in LC_CTYPE LC_COLLATE LC_MESSAGES LC_MONETARY LC_NUMERIC LC_TIME \
+		LC_ADDRESS LC_IDENTIFICATION LC_MEASUREMENT LC_NAME LC_PAPER LC_TELEPHONE LANGUAGE; do
+		unset "$v"
+	done
+	if locale -a 2>/dev/null | grep -qixE 'c\.utf-?8'; then
+		export LANG=C.UTF-8
+	else
+		export LANG=C
+	fi
+	unset LC_ALL
+}
+use_fixed_locale
+
 # ensure_packages: as root, apt-get install whatever of $PG_PACKAGES is missing;
 # as anyone else, fail with the list if something is missing.
 ensure_packages() {
@@ -100,7 +124,10 @@ copy_tree_for() {
 # (no TCP at all), a port that is neither 5432 nor a port something listens on,
 # shared_preload_libraries = 'pg_incident' and each SETTING ("name = value")
 # appended to postgresql.conf; starts it, and exports PGHOST, PGPORT, PGUSER and
-# PGDATABASE (postgres) for psql, pgbench and the like. It sets traps on EXIT,
+# PGDATABASE (postgres) for psql, pgbench and the like. Its superuser is
+# "postgres" (CLUSTER_SUPERUSER), whatever the OS user is called, so that a
+# script may create roles named like people (the demo does) even when the OS
+# user has such a name. It sets traps on EXIT,
 # HUP, INT and TERM so that the cluster is stopped and its folder removed
 # however the script ends; a caller with cleanup of its own puts it in
 # CLUSTER_ON_EXIT (a command run after the cluster is gone) instead of setting
@@ -110,6 +137,7 @@ CLUSTER_DIR=""
 CLUSTER_BINDIR=""
 CLUSTER_PID=""
 CLUSTER_ON_EXIT=${CLUSTER_ON_EXIT:-}
+CLUSTER_SUPERUSER=${CLUSTER_SUPERUSER:-postgres}
 
 # port_in_use PORT: true if something listens on TCP PORT (IPv4 or IPv6).
 port_in_use() {
@@ -182,7 +210,7 @@ cluster_start() {
 	trap 'exit 143' TERM
 	CLUSTER_DIR=$(mktemp -d /tmp/pg_incident_cluster.XXXXXX) || die "could not create a folder for the cluster"
 	chmod 700 "$CLUSTER_DIR"
-	"$bindir/initdb" -D "$CLUSTER_DIR/data" -U "$(id -un)" -A trust -E UTF8 --no-locale \
+	"$bindir/initdb" -D "$CLUSTER_DIR/data" -U "$CLUSTER_SUPERUSER" -A trust -E UTF8 --no-locale \
 		--no-sync >"$CLUSTER_DIR/initdb.log" 2>&1 || { cat "$CLUSTER_DIR/initdb.log" >&2; die "initdb failed"; }
 	port=$(free_port)
 	{
@@ -205,6 +233,6 @@ cluster_start() {
 		fi
 		sleep 0.1
 	done
-	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=$(id -un) PGDATABASE=postgres
+	export PGHOST=$CLUSTER_DIR PGPORT=$port PGUSER=$CLUSTER_SUPERUSER PGDATABASE=postgres
 	unset PGSERVICE PGPASSWORD PGOPTIONS PGHOSTADDR
 }

@@ -25,7 +25,7 @@ is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'), '', 'the libra
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION pg_incident;
-CREATE ROLE alice LOGIN IN ROLE incident_responder;
+CREATE ROLE regress_alice LOGIN IN ROLE incident_responder;
 });
 
 # Run SQL in a fresh session as a role; returns (psql exit code, stdout,
@@ -91,7 +91,7 @@ is( $out,
 	'23:30 UTC on the 15th is the 16th in Asia/Riyadh, the 15th in UTC; an empty setting follows the server\'s zone, not the session TimeZone');
 
 ($ret, $out, $sqlstate, $err) = psql_as(
-	'alice', 'postgres', q{
+	'regress_alice', 'postgres', q{
 SELECT incident_now() IS NOT NULL;
 SET pg_incident.timezone = 'Pacific/Pago_Pago';
 });
@@ -99,7 +99,7 @@ is($sqlstate, '42501', 'a responder cannot choose the zone of incident days (425
 
 # ---- pg_incident.clock is for superusers ----
 ($ret, $out, $sqlstate, $err) = psql_as(
-	'alice', 'postgres', q{
+	'regress_alice', 'postgres', q{
 SELECT incident_now() IS NOT NULL;
 SET pg_incident.clock = '2001-02-03 04:05:06+00';
 });
@@ -107,7 +107,7 @@ is($sqlstate, '42501', 'a non-superuser cannot set pg_incident.clock (42501)');
 like($err, qr/permission denied to set parameter "pg_incident.clock"/, 'the error names the setting');
 
 ($ret, $out, $sqlstate, $err) = psql_as(
-	'alice', 'postgres', q{
+	'regress_alice', 'postgres', q{
 SET pg_incident.clock = '2001-02-03 04:05:06+00';
 SELECT incident_declare('P4', 'alice tries to backdate') LIKE 'INC-2001-0203-%';
 SELECT incident_now() = now();
@@ -122,7 +122,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE second');
 ($ret, $out, $sqlstate, $err) = psql_as($superuser, 'second', 'CREATE EXTENSION pg_incident;');
 is($ret, 0, 'CREATE EXTENSION in a second database, whose roles already exist, succeeds') or diag($err);
 is($err, '', 'and prints nothing on stderr');
-($ret, $out, $sqlstate, $err) = psql_as('alice', 'second',
+($ret, $out, $sqlstate, $err) = psql_as('regress_alice', 'second',
 	q{SELECT incident_declare('P3', 'in the second database')
 	         = 'INC-' || to_char(now() AT TIME ZONE incident_timezone(), 'YYYY-MMDD') || '-001'});
 is($out, 't', 'a responder declares there; the second database counts its own codes') or diag($err);
@@ -139,7 +139,7 @@ is( $node->safe_psql('postgres',
 ($ret, $out, $sqlstate, $err) = psql_as($superuser, 'postgres', 'CREATE EXTENSION pg_incident;');
 is($ret, 0, 'CREATE EXTENSION again succeeds') or diag($err);
 ($ret, $out, $sqlstate, $err) = psql_as(
-	'alice', 'postgres', q{
+	'regress_alice', 'postgres', q{
 SELECT count(*) FROM incident;
 SELECT incident_declare('P2', 'after re-creating') = 'INC-' || to_char(now() AT TIME ZONE incident_timezone(), 'YYYY-MMDD') || '-001';
 });

@@ -25,7 +25,7 @@ my $owner = $node->safe_psql('postgres', 'SELECT current_user');
 $node->safe_psql(
 	'postgres', q{
 CREATE EXTENSION pg_incident;
-CREATE ROLE alice LOGIN IN ROLE incident_responder;
+CREATE ROLE regress_alice LOGIN IN ROLE incident_responder;
 });
 
 my $listener = $node->background_psql('postgres');
@@ -115,15 +115,15 @@ $node->psql(
 	'postgres', q{SELECT incident_acknowledge('INC-2026-0115-001')},
 	stdout => \$stdout,
 	stderr => \$stderr,
-	extra_params => [ '-U', 'alice' ]);
-is($stdout, 'acknowledged', 'alice acknowledges') or diag($stderr);
+	extra_params => [ '-U', 'regress_alice' ]);
+is($stdout, 'acknowledged', 'regress_alice acknowledges') or diag($stderr);
 @n = notifications(1);
 is_deeply([ map { "$_->{code} $_->{event}" } @n ],
 	['INC-2026-0115-001 acknowledged'],
 	'the acknowledgement is announced');
 # the rest is read through the views, as the listener's role allows
 is($node->safe_psql('postgres', "SELECT actor || ' ' || recorded_by FROM incident_timeline WHERE event_id = $n[0]{event_id}"),
-	'alice alice', 'the timeline names who acknowledged');
+	'regress_alice regress_alice', 'the timeline names who acknowledged');
 
 $listener->quit;
 
