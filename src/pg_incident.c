@@ -18,8 +18,8 @@
  *	  that every C error message quotes, and incident__quote_prefix(text),
  *	  the same for the SQL side.
  *
- * incident__config_changed, a statement trigger on the configuration tables
- * that modules cache per backend, sends relcache invalidations for them.
+ * The invalidation trigger on the cached configuration tables,
+ * incident__config_changed, lives with the caches in confcache.c.
  *
  * The library may be loaded lazily (on the first call of one of its
  * functions) or from shared_preload_libraries; the settings behave the same
@@ -39,9 +39,6 @@
 #include "utils/datetime.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
-#include "utils/inval.h"
-#include "utils/rel.h"
-#include "commands/trigger.h"
 #include "access/xact.h"
 
 #include "pg_incident.h"
@@ -70,7 +67,6 @@ PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
 PG_FUNCTION_INFO_V1(incident_invoker);
 PG_FUNCTION_INFO_V1(incident_timezone_valid);
-PG_FUNCTION_INFO_V1(incident__config_changed);
 PG_FUNCTION_INFO_V1(incident__quote_prefix);
 
 /*
@@ -342,25 +338,4 @@ incident__quote_prefix(PG_FUNCTION_ARGS)
 	char	   *prefix = incident_quote_prefix_len(VARDATA(value), VARSIZE(value) - VARHDRSZ);
 
 	PG_RETURN_TEXT_P(cstring_to_text(prefix));
-}
-
-/*
- * incident__config_changed(): statement trigger on a configuration table that
- * a module caches per backend (classification rules, calendars). Queues a
- * relcache invalidation of the table, which reaches this backend at the end
- * of the command and the others when the change commits; each module's
- * relcache callback then drops what it compiled from the table.
- */
-Datum
-incident__config_changed(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("incident__config_changed() must be called as a trigger")));
-
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	PG_RETURN_POINTER(NULL);
 }
