@@ -87,7 +87,6 @@ typedef struct SlaLoadArgs
 static int64 sla_floor_div(int64 a, int64 b);
 static bool sla_is_holiday(const SlaCalendar *cal, int32 day);
 static void sla_reset(void *arg);
-static const SlaCalendar *sla_lookup(const char *name);
 static SlaCalendar *sla_load(const char *name);
 static void sla_load_into(const char *schema, void *arg);
 static int64 sla_interval_usecs(const Interval *span);
@@ -377,10 +376,11 @@ sla_reset(void *arg)
 /*
  * A calendar by name, from the cache or loaded; an error if it does not
  * exist or cannot be used. The result lives until the next lookup. Needs no
- * fcinfo: the tables are those in the extension's schema.
+ * fcinfo (the tables are those in the extension's schema), so that the
+ * worker can count deadlines too.
  */
-static const SlaCalendar *
-sla_lookup(const char *name)
+const SlaCalendar *
+sla_calendar_lookup(const char *name)
 {
 	ListCell   *lc;
 	SlaCalendar *cal;
@@ -623,7 +623,7 @@ sla_deadline(const char *calname, TimestampTz start, Interval *span)
 	int64		usecs = sla_interval_usecs(span);
 	TimestampTz result;
 
-	cal = sla_lookup(calname);
+	cal = sla_calendar_lookup(calname);
 	if (TIMESTAMP_NOT_FINITE(start))
 		return start;
 	if (cal->continuous)
@@ -705,7 +705,7 @@ incident_calendar_working_time(PG_FUNCTION_ARGS)
 	char	   *calname = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	TimestampTz from = PG_GETARG_TIMESTAMPTZ(1);
 	TimestampTz to = PG_GETARG_TIMESTAMPTZ(2);
-	const SlaCalendar *cal = sla_lookup(calname);
+	const SlaCalendar *cal = sla_calendar_lookup(calname);
 	Interval   *result;
 	int64		range;
 

@@ -5,9 +5,10 @@
  *
  * A calendar is a time zone, weekly working spans in local wall-clock time
  * and holidays. The arithmetic below needs no SPI and no catalog access: a
- * caller fills an SlaCalendar (the loader in sla.c does it from the
- * incident_calendar tables) and asks for the working time between two
- * instants or for the instant at which an amount of working time has passed.
+ * caller fills an SlaCalendar (sla_calendar_lookup does it from the
+ * incident_calendar tables, cached per backend, with no fcinfo) and asks
+ * for the working time between two instants or for the instant at which an
+ * amount of working time has passed.
  * Both walk the calendar at most SLA_MAX_RANGE_YEARS and check for
  * interrupts as they go; callers refuse longer ranges up front.
  *
@@ -51,6 +52,7 @@ typedef struct SlaCalendar
 #define SLA_MAX_RANGE_DAYS (SLA_MAX_RANGE_YEARS * 36525 / 100)
 #define SLA_MAX_RANGE_USECS ((int64) SLA_MAX_RANGE_DAYS * USECS_PER_DAY)
 
+extern const SlaCalendar *sla_calendar_lookup(const char *name);
 extern void sla_calendar_finish(SlaCalendar *cal);
 extern bool sla_next_working(const SlaCalendar *cal, TimestampTz from, TimestampTz limit,
 							 TimestampTz *ws, TimestampTz *we);
