@@ -86,6 +86,7 @@ typedef struct SlaLoadArgs
 
 static int64 sla_floor_div(int64 a, int64 b);
 static bool sla_is_holiday(const SlaCalendar *cal, int32 day);
+static int	sla_span_cmp(const void *a, const void *b);
 static void sla_reset(void *arg);
 static SlaCalendar *sla_load(const char *name);
 static void sla_load_into(const char *schema, void *arg);
@@ -143,6 +144,18 @@ sla_is_holiday(const SlaCalendar *cal, int32 day)
 }
 
 /*
+ * qsort comparator: spans by their start.
+ */
+static int
+sla_span_cmp(const void *a, const void *b)
+{
+	int32		x = ((const SlaSpan *) a)->start;
+	int32		y = ((const SlaSpan *) b)->start;
+
+	return (x > y) - (x < y);
+}
+
+/*
  * Sort a calendar's spans, merge those that touch or overlap, and note
  * whether it is open around the clock.
  */
@@ -168,19 +181,9 @@ sla_calendar_finish(SlaCalendar *cal)
 		int			n = cal->nspans[dow];
 		int			out = 0;
 
-		/* insertion sort: a day has a handful of spans */
-		for (int i = 1; i < n; i++)
-		{
-			SlaSpan		x = s[i];
-			int			j = i - 1;
-
-			while (j >= 0 && s[j].start > x.start)
-			{
-				s[j + 1] = s[j];
-				j--;
-			}
-			s[j + 1] = x;
-		}
+		/* a day may have thousands of spans (the table allows one a second) */
+		if (n > 1)
+			qsort(s, n, sizeof(SlaSpan), sla_span_cmp);
 		for (int i = 0; i < n; i++)
 		{
 			if (out > 0 && s[i].start <= s[out - 1].end)
