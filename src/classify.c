@@ -9,11 +9,12 @@
  * pattern matches. Each backend compiles the rules once, with PostgreSQL's
  * own regular expression engine (advanced syntax, case-insensitive, as the
  * ~* operator), into a memory context of its own that outlives
- * transactions. A trigger on the table (incident__config_changed, in pg_incident.c)
- * queues a relcache invalidation for it; every backend that has compiled
- * the rules gets the invalidation through the relcache callback registered
- * when it first compiled them (this backend at the end of the command, the
- * others when the change commits) and compiles them again on its next call.
+ * transactions. The compiled rules are a cache of confcache.c: a change to
+ * the table makes them stale in every backend (this one at the end of the
+ * command, the others when the change commits), and the next call compiles
+ * them again, from the rows committed by then (a fresh snapshot, whatever
+ * the caller's isolation level: see confcache.c). classify_current_rules()
+ * needs no fcinfo, so that the worker can classify too.
  *
  * Before it runs a rule's regular expression, the matcher checks a cheap
  * prefilter: the literal strings (and digits) that any match must contain,
@@ -24,7 +25,11 @@
  * engine stops as soon as it knows there is one.
  *
  * The matching arithmetic and the signal scoring use no SPI; only
- * classify_load() reads the table through SPI.
+ * classify_load() reads the table through SPI. Every loop that can run long
+ * (over the rules, over the bytes of a text) checks for interrupts, and the
+ * regular expression engine does so itself; an interrupt it reports is
+ * thrown as the interrupt, not as a failed match. Errors quote at most a
+ * bounded prefix of a value (incident_quote_prefix).
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -53,19 +58,21 @@
 #include "utils/rel.h"
 
 #include "classify.h"
+#include "confcache.h"
+#include "pg_incident.h"
 
 /* ---- the compiled rules of this backend ---- */
 
 static ClassifyRuleSet *classify_cache = NULL;
-static bool classify_cache_valid = false;
-static Oid	classify_rules_relid = InvalidOid;
-static bool classify_callback_registered = false;
+static ConfCache *classify_confcache = NULL;
+
+/* bytes of a text between two checks for interrupts */
+#define CLASSIFY_INTERRUPT_BYTES 65536
 
 /* ---- forward declarations ---- */
 
-static void classify_relcache_callback(Datum arg, Oid relid);
-static ClassifyRuleSet *classify_rules(FunctionCallInfo fcinfo);
-static void classify_load(Oid namespace);
+static void classify_reset(void *arg);
+static void classify_load(const char *schema, void *arg);
 static bool classify_prefilter_passes(ClassifyRule *rule, ClassifyText *t);
 static void classify_text_widen(ClassifyText *t);
 static void classify_extract_literals(ClassifyRule *rule);
@@ -81,7 +88,8 @@ static bool classify_literal_char(char c);
 static char *classify_describe_prefilter(ClassifyRule *rule);
 static const char *classify_signal_bool(const char *key, JsonbValue *v, const char *severity,
 										char **reason);
-static double classify_signal_number(const char *key, JsonbValue *v, double max);
+static Numeric classify_signal_number(const char *key, JsonbValue *v, int64 max);
+static int	classify_numeric_cmp(Numeric a, int64 b);
 
 PG_FUNCTION_INFO_V1(incident_classify_text);
 PG_FUNCTION_INFO_V1(incident_classify_explain_text);
@@ -149,11 +157,14 @@ classify_ruleset_add(ClassifyRuleSet *set, const char *name, const char *pattern
 	{
 		char		errstr[256];
 
+		/* the engine gives up on a cancel or a timeout: report that instead */
+		CHECK_FOR_INTERRUPTS();
 		pg_regerror(rc, &rule->re, errstr, sizeof(errstr));
 		MemoryContextSwitchTo(old);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
-				 errmsg("invalid pattern \"%s\" in classification rule \"%s\"", pattern, name),
+				 errmsg("invalid pattern \"%s\" in classification rule \"%s\"",
+						incident_quote_prefix(pattern), incident_quote_prefix(name)),
 				 errdetail("PostgreSQL says: %s.", errstr),
 				 errhint("Correct or disable the rule in incident_classify_rule.")));
 	}
@@ -199,6 +210,9 @@ classify_text_init(ClassifyText *t, const char *text, int len)
 	for (int i = 0; i < len; i++)
 	{
 		unsigned char c = (unsigned char) text[i];
+
+		if (i % CLASSIFY_INTERRUPT_BYTES == 0)
+			CHECK_FOR_INTERRUPTS();
 
 		if (c >= 0x80 || c == '\0')
 		{
@@ -248,6 +262,7 @@ classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *m
 		regmatch_t	pmatch[1];
 		int			rc;
 
+		CHECK_FOR_INTERRUPTS();
 		if (rule->always)
 		{
 			/* a catch-all: matches the empty string at the start */
@@ -275,10 +290,13 @@ classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *m
 		{
 			char		errstr[256];
 
+			/* the engine gives up on a cancel or a timeout: report that instead */
+			CHECK_FOR_INTERRUPTS();
 			pg_regerror(rc, &rule->re, errstr, sizeof(errstr));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_REGULAR_EXPRESSION),
-					 errmsg("could not match classification rule \"%s\"", rule->name),
+					 errmsg("could not match classification rule \"%s\"",
+							incident_quote_prefix(rule->name)),
 					 errdetail("PostgreSQL says: %s.", errstr)));
 		}
 		if (match)
@@ -430,11 +448,14 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 	List	   *branches = NIL;
 	int			i = start;
 
+	/* groups nest: each level is a call */
+	check_stack_depth();
 	for (;;)
 	{
 		List	   *factors = NIL;
 		StringInfoData run;
 
+		CHECK_FOR_INTERRUPTS();
 		initStringInfo(&run);
 
 		/* one branch: up to a top-level '|' or the end */
@@ -558,6 +579,7 @@ classify_alternatives(const char *p, int start, int end, bool *ok)
 static bool
 classify_need_met(ClassifyNeed *need, const char *lower)
 {
+	check_stack_depth();
 	switch (need->kind)
 	{
 		case CLASSIFY_NEED_LITERAL:
@@ -584,6 +606,7 @@ classify_need_met(ClassifyNeed *need, const char *lower)
 static void
 classify_describe_need(StringInfo buf, ClassifyNeed *need, bool nested)
 {
+	check_stack_depth();
 	if (need->kind == CLASSIFY_NEED_DIGIT)
 	{
 		appendStringInfoString(buf, "digit");
@@ -647,33 +670,25 @@ classify_describe_prefilter(ClassifyRule *rule)
  */
 
 /*
- * Relcache callback: a change to the rules table (or a reset of the whole
- * relcache) makes the compiled rules stale.
+ * Reset function of the rules' cache: drop the compiled rules.
  */
 static void
-classify_relcache_callback(Datum arg, Oid relid)
+classify_reset(void *arg)
 {
-	if (relid == InvalidOid || relid == classify_rules_relid)
-		classify_cache_valid = false;
+	classify_ruleset_free(classify_cache);
+	classify_cache = NULL;
 }
 
 /*
- * Read the enabled rules from the table in the given schema and compile
- * them, replacing what this backend had.
+ * Loader of the rules' cache: read the enabled rules from the table in the
+ * extension's schema (under confcache's fresh snapshot) and compile them
+ * into *(ClassifyRuleSet **) arg.
  */
 static void
-classify_load(Oid namespace)
+classify_load(const char *schema, void *arg)
 {
 	ClassifyRuleSet *set;
 	StringInfoData query;
-	char	   *nspname = get_namespace_name(namespace);
-	Oid			relid = get_relname_relid("incident_classify_rule", namespace);
-
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("table \"%s.incident_classify_rule\" does not exist", nspname),
-				 errhint("Reinstall the pg_incident extension.")));
 
 	/* built under the caller's context, kept only once it is complete */
 	set = classify_ruleset_create(CurrentMemoryContext);
@@ -683,7 +698,7 @@ classify_load(Oid namespace)
 					 "SELECT r.name, r.pattern, r.severity, r.category, r.priority "
 					 "FROM %s.incident_classify_rule r WHERE r.enabled "
 					 "ORDER BY r.priority, r.name COLLATE \"C\"",
-					 quote_identifier(nspname));
+					 quote_identifier(schema));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -698,6 +713,7 @@ classify_load(Oid namespace)
 			bool		isnull;
 			int			priority = DatumGetInt32(SPI_getbinval(tup, desc, 5, &isnull));
 
+			CHECK_FOR_INTERRUPTS();
 			classify_ruleset_add(set, SPI_getvalue(tup, desc, 1), SPI_getvalue(tup, desc, 2),
 								 SPI_getvalue(tup, desc, 3), SPI_getvalue(tup, desc, 4),
 								 priority);
@@ -712,29 +728,33 @@ classify_load(Oid namespace)
 	SPI_finish();
 
 	MemoryContextSetParent(set->cxt, TopMemoryContext);
-	classify_ruleset_free(classify_cache);
-	classify_cache = set;
-	classify_rules_relid = relid;
-	classify_cache_valid = true;
+	*(ClassifyRuleSet **) arg = set;
 }
 
 /*
- * The compiled rules, loaded or reloaded if they are stale. The rules table
- * is the one in the calling function's schema.
+ * The compiled rules of this backend, compiled again if the table changed
+ * since: the rules committed by now, whatever the caller's snapshot. Needs
+ * no fcinfo; the table is the one in the extension's schema.
  */
-static ClassifyRuleSet *
-classify_rules(FunctionCallInfo fcinfo)
+ClassifyRuleSet *
+classify_current_rules(void)
 {
-	/* see changes that other backends have committed since */
-	AcceptInvalidationMessages();
-
-	if (!classify_callback_registered)
+	if (classify_confcache == NULL)
 	{
-		CacheRegisterRelcacheCallback(classify_relcache_callback, (Datum) 0);
-		classify_callback_registered = true;
+		static const char *const tables[] = {"incident_classify_rule"};
+
+		classify_confcache = confcache_register("classification rules", tables, 1,
+												classify_reset, NULL);
 	}
-	if (!classify_cache_valid || classify_cache == NULL)
-		classify_load(get_func_namespace(fcinfo->flinfo->fn_oid));
+	if (!confcache_check(classify_confcache) || classify_cache == NULL)
+	{
+		ClassifyRuleSet *set = NULL;
+
+		confcache_load(classify_confcache, classify_load, &set);
+		/* a set kept while stale is replaced on the next call */
+		classify_ruleset_free(classify_cache);
+		classify_cache = set;
+	}
 	return classify_cache;
 }
 
@@ -750,7 +770,7 @@ Datum
 incident_classify_text(PG_FUNCTION_ARGS)
 {
 	text	   *phrase = PG_GETARG_TEXT_PP(0);
-	ClassifyRuleSet *set = classify_rules(fcinfo);
+	ClassifyRuleSet *set = classify_current_rules();
 	ClassifyText t;
 	int			rule;
 
@@ -769,7 +789,7 @@ incident_classify_explain_text(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *phrase = PG_GETARG_TEXT_PP(0);
-	ClassifyRuleSet *set = classify_rules(fcinfo);
+	ClassifyRuleSet *set = classify_current_rules();
 	ClassifyText t;
 	ClassifyMatch m;
 	int			rank = 0;
@@ -839,12 +859,24 @@ classify_signal_bool(const char *key, JsonbValue *v, const char *severity, char 
 }
 
 /*
- * A numeric signal between 0 and max.
+ * Compare a number with an integer: <0, 0 or >0 as for numeric_cmp.
  */
-static double
-classify_signal_number(const char *key, JsonbValue *v, double max)
+static int
+classify_numeric_cmp(Numeric a, int64 b)
 {
-	double		d;
+	return DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(a),
+											 NumericGetDatum(int64_to_numeric(b))));
+}
+
+/*
+ * A numeric signal from 0 to max, compared as the exact number JSON gave
+ * (no conversion to float8, which would refuse 1e-400 and round 100.0001
+ * to 100 in a message).
+ */
+static Numeric
+classify_signal_number(const char *key, JsonbValue *v, int64 max)
+{
+	Numeric		num;
 
 	if (v->type != jbvNumeric)
 		ereport(ERROR,
@@ -852,13 +884,17 @@ classify_signal_number(const char *key, JsonbValue *v, double max)
 				 errmsg("invalid value for signal \"%s\"", key),
 				 errdetail("Signal \"%s\" takes a number.", key),
 				 errhint("Write it as {\"%s\": 12}, without quotes.", key)));
-	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-	if (!(d >= 0 && d <= max))
+	num = v->val.numeric;
+	if (numeric_is_nan(num) || classify_numeric_cmp(num, 0) < 0 || classify_numeric_cmp(num, max) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid value %g for signal \"%s\"", d, key),
-				 errdetail("Signal \"%s\" takes a number from 0 to %g.", key, max)));
-	return d;
+				 errmsg("invalid value \"%s\" for signal \"%s\"",
+						incident_quote_prefix(DatumGetCString(DirectFunctionCall1(numeric_out,
+																			   NumericGetDatum(num)))),
+						key),
+				 errdetail("Signal \"%s\" takes a number from 0 to " INT64_FORMAT ".", key, max),
+				 errhint("Give a number in that range, or null if it is not known.")));
+	return num;
 }
 
 /*
@@ -878,7 +914,8 @@ classify_signals(Jsonb *signals, ClassifySignal **result)
 	if (!JB_ROOT_IS_OBJECT(signals))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid signals \"%s\"", JsonbToCString(NULL, &signals->root, VARSIZE(signals))),
+				 errmsg("invalid signals \"%s\"",
+						incident_quote_prefix(JsonbToCString(NULL, &signals->root, VARSIZE(signals)))),
 				 errdetail("Signals are a JSON object of facts about the incident."),
 				 errhint("Write them as {\"page_load_s\": 12, \"users_affected_pct\": 60}.")));
 
@@ -891,9 +928,24 @@ classify_signals(Jsonb *signals, ClassifySignal **result)
 		ClassifySignal *s;
 		char	   *key;
 
+		CHECK_FOR_INTERRUPTS();
 		if (tok != WJB_KEY)
 			continue;
 		key = pnstrdup(v.val.string.val, v.val.string.len);
+
+		/*
+		 * An unknown key is an error even with a null value, so that there
+		 * are at most as many facts as known signals (and the error quotes a
+		 * key of bounded length).
+		 */
+		if (strcmp(key, "outage") != 0 && strcmp(key, "security") != 0 &&
+			strcmp(key, "payment") != 0 && strcmp(key, "database_down") != 0 &&
+			strcmp(key, "page_load_s") != 0 && strcmp(key, "users_affected_pct") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unrecognized signal \"%s\"", incident_quote_prefix(key)),
+					 errhint("Valid signals are outage, security, payment and database_down (true or false), page_load_s (seconds) and users_affected_pct (0 to 100).")));
+
 		tok = JsonbIteratorNext(&it, &v, true);
 		Assert(tok == WJB_VALUE);
 
@@ -933,20 +985,20 @@ classify_signals(Jsonb *signals, ClassifySignal **result)
 		}
 		else if (strcmp(key, "page_load_s") == 0)
 		{
-			double		secs = classify_signal_number(key, &v, 86400);
+			Numeric		secs = classify_signal_number(key, &v, 86400);
 
-			if (secs > 10)
+			if (classify_numeric_cmp(secs, 10) > 0)
 			{
 				s->severity = "P2";
 				s->reason = pstrdup("page loads take more than 10 s (playbook P2)");
 			}
-			else if (secs > 5)
+			else if (classify_numeric_cmp(secs, 5) > 0)
 			{
 				/* the playbook's gap between 3-5 s (P3) and >10 s (P2) */
 				s->severity = "P3";
 				s->reason = pstrdup("page loads take 5 to 10 s: P3 until they pass 10 s (the playbook's P2 threshold)");
 			}
-			else if (secs >= 3)
+			else if (classify_numeric_cmp(secs, 3) >= 0)
 			{
 				s->severity = "P3";
 				s->reason = pstrdup("page loads take 3 to 5 s (playbook P3)");
@@ -956,19 +1008,19 @@ classify_signals(Jsonb *signals, ClassifySignal **result)
 		}
 		else if (strcmp(key, "users_affected_pct") == 0)
 		{
-			double		pct = classify_signal_number(key, &v, 100);
+			Numeric		pct = classify_signal_number(key, &v, 100);
 
-			if (pct > 50)
+			if (classify_numeric_cmp(pct, 50) > 0)
 			{
 				s->severity = "P1";
 				s->reason = pstrdup("more than 50 % of users affected");
 			}
-			else if (pct >= 10)
+			else if (classify_numeric_cmp(pct, 10) >= 0)
 			{
 				s->severity = "P2";
 				s->reason = pstrdup("10 % to 50 % of users affected");
 			}
-			else if (pct > 0)
+			else if (classify_numeric_cmp(pct, 0) > 0)
 			{
 				s->severity = "P3";
 				s->reason = pstrdup("some users affected, under 10 % (playbook P3)");
@@ -976,11 +1028,6 @@ classify_signals(Jsonb *signals, ClassifySignal **result)
 			else
 				s->reason = pstrdup("no users affected");
 		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unrecognized signal \"%s\"", key),
-					 errhint("Valid signals are outage, security, payment and database_down (true or false), page_load_s (seconds) and users_affected_pct (0 to 100).")));
 	}
 
 	/* most severe first; keys in order within a severity (insertion sort) */

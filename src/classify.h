@@ -96,6 +96,7 @@ extern ClassifyRuleSet *classify_ruleset_create(MemoryContext parent);
 extern void classify_ruleset_add(ClassifyRuleSet *set, const char *name, const char *pattern,
 								 const char *severity, const char *category, int priority);
 extern void classify_ruleset_free(ClassifyRuleSet *set);
+extern ClassifyRuleSet *classify_current_rules(void);
 
 extern void classify_text_init(ClassifyText *t, const char *text, int len);
 extern int	classify_match(ClassifyRuleSet *set, ClassifyText *t, int from, ClassifyMatch *match);

@@ -13,7 +13,13 @@
  *	  every lifecycle function and view, so that tests and demos give
  *	  stable times;
  *	- the invoking role of a SECURITY DEFINER function, so that the timeline
- *	  records who acted rather than who owns the extension.
+ *	  records who acted rather than who owns the extension;
+ *	- incident_quote_prefix (pg_incident.h), the bounded prefix of a value
+ *	  that every C error message quotes, and incident__quote_prefix(text),
+ *	  the same for the SQL side.
+ *
+ * The invalidation trigger on the cached configuration tables,
+ * incident__config_changed, lives with the caches in confcache.c.
  *
  * The library may be loaded lazily (on the first call of one of its
  * functions) or from shared_preload_libraries; the settings behave the same
@@ -26,16 +32,16 @@
 #include "postgres.h"
 
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
-#include "utils/inval.h"
-#include "utils/rel.h"
-#include "commands/trigger.h"
 #include "utils/timestamp.h"
 #include "access/xact.h"
+
+#include "pg_incident.h"
 
 PG_MODULE_MAGIC;
 
@@ -61,7 +67,7 @@ PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
 PG_FUNCTION_INFO_V1(incident_invoker);
 PG_FUNCTION_INFO_V1(incident_timezone_valid);
-PG_FUNCTION_INFO_V1(incident__config_changed);
+PG_FUNCTION_INFO_V1(incident__quote_prefix);
 
 /*
  * Module load: define the settings.
@@ -99,7 +105,8 @@ _PG_init(void)
 }
 
 /*
- * Check hook for pg_incident.timezone: empty, or a time zone PostgreSQL knows.
+ * Check hook for pg_incident.timezone: empty, or a zone name that
+ * incident_timezone_valid() accepts.
  */
 static bool
 incident_check_timezone(char **newval, void **extra, GucSource source)
@@ -107,9 +114,10 @@ incident_check_timezone(char **newval, void **extra, GucSource source)
 	if (*newval == NULL || (*newval)[0] == '\0')
 		return true;
 
-	if (pg_tzset(*newval) == NULL)
+	if (!incident_timezone_name_valid(*newval))
 	{
-		GUC_check_errmsg("invalid time zone \"%s\"", *newval);
+		GUC_check_errmsg("invalid time zone \"%s\"", incident_quote_prefix(*newval));
+		GUC_check_errdetail("pg_incident.timezone takes a time zone name that PostgreSQL knows; POSIX offsets such as \"+05\" and \"localtime\" are not accepted.");
 		GUC_check_errhint("Use a name from pg_timezone_names, such as \"UTC\" or \"Asia/Riyadh\", or an empty string for the server's time zone.");
 		return false;
 	}
@@ -173,7 +181,7 @@ incident_check_clock(char **newval, void **extra, GucSource source)
 
 	if (!incident_parse_clock(*newval, &value))
 	{
-		GUC_check_errmsg("invalid clock \"%s\"", *newval);
+		GUC_check_errmsg("invalid clock \"%s\"", incident_quote_prefix(*newval));
 		GUC_check_errdetail("pg_incident.clock takes a definite timestamp with time zone.");
 		GUC_check_errhint("Use a value such as \"2026-01-15 14:30:00+00\", or an empty string for the real time.");
 		return false;
@@ -251,40 +259,83 @@ incident_invoker(PG_FUNCTION_ARGS)
 }
 
 /*
- * incident_timezone_valid(name) tells whether PostgreSQL knows the time zone.
+ * Whether a time zone name is one pg_incident accepts: a zone PostgreSQL
+ * knows by name, not a POSIX offset spec such as "+05" (which PostgreSQL
+ * would read as five hours west of Greenwich) or "localtime".
+ */
+bool
+incident_timezone_name_valid(const char *name)
+{
+	if (name[0] == '\0' || name[0] == '+' || name[0] == '-' || isdigit((unsigned char) name[0]) ||
+		pg_strcasecmp(name, "localtime") == 0)
+		return false;
+	return pg_tzset(name) != NULL;
+}
+
+/*
+ * incident_timezone_valid(name) tells whether pg_incident accepts the time
+ * zone (the rule of pg_incident.timezone and of the calendars).
  */
 Datum
 incident_timezone_valid(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	/*
-	 * A zone name, not a POSIX offset spec such as "+05" (which PostgreSQL
-	 * would read as five hours west of Greenwich) or "localtime".
-	 */
-	if (name[0] == '\0' || name[0] == '+' || name[0] == '-' || isdigit((unsigned char) name[0]) ||
-		pg_strcasecmp(name, "localtime") == 0)
-		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(pg_tzset(name) != NULL);
+	PG_RETURN_BOOL(incident_timezone_name_valid(name));
 }
 
 /*
- * incident__config_changed(): statement trigger on a configuration table that
- * a module caches per backend (classification rules, calendars). Queues a
- * relcache invalidation of the table, which reaches this backend at the end
- * of the command and the others when the change commits; each module's
- * relcache callback then drops what it compiled from the table.
+ * The first len bytes of value as an error message quotes them: at most
+ * INCIDENT_QUOTE_MAX_CHARS characters, cut at a character boundary, with
+ * "..." when cut. Only the bytes that the kept characters can take are
+ * read; they are verified first, so that a value cut in the middle of a
+ * character (a slice of a longer one) or an invalid byte ends the prefix
+ * instead of raising an error. The result is palloc'd.
+ */
+char *
+incident_quote_prefix_len(const char *value, int len)
+{
+	int			scan;
+	int			valid;
+	int			keep = 0;
+	int			nchars = 0;
+
+	if (value == NULL || len <= 0)
+		return pstrdup("");
+	scan = Min(len, INCIDENT_QUOTE_MAX_CHARS * MAX_MULTIBYTE_CHAR_LEN);
+	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), value, scan);
+	while (keep < valid && nchars < INCIDENT_QUOTE_MAX_CHARS)
+	{
+		keep += pg_encoding_mblen(GetDatabaseEncoding(), value + keep);
+		nchars++;
+	}
+	keep = Min(keep, valid);
+	if (keep >= len)
+		return pnstrdup(value, len);
+	return psprintf("%.*s...", keep, value);
+}
+
+/*
+ * The bounded prefix of a NUL-terminated value; see incident_quote_prefix_len.
+ */
+char *
+incident_quote_prefix(const char *value)
+{
+	if (value == NULL)
+		return pstrdup("");
+	return incident_quote_prefix_len(value, strlen(value));
+}
+
+/*
+ * incident__quote_prefix(text): the prefix of a value that error messages
+ * quote, for the SQL side. Only the first bytes of a long value are
+ * detoasted: enough for the characters kept and one more.
  */
 Datum
-incident__config_changed(PG_FUNCTION_ARGS)
+incident__quote_prefix(PG_FUNCTION_ARGS)
 {
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	text	   *value = PG_GETARG_TEXT_P_SLICE(0, 0, INCIDENT_QUOTE_MAX_CHARS * MAX_MULTIBYTE_CHAR_LEN + 1);
+	char	   *prefix = incident_quote_prefix_len(VARDATA(value), VARSIZE(value) - VARHDRSZ);
 
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("incident__config_changed() must be called as a trigger")));
-
-	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
-	PG_RETURN_POINTER(NULL);
+	PG_RETURN_TEXT_P(cstring_to_text(prefix));
 }
