@@ -5,6 +5,7 @@
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
 SET TimeZone = 'UTC';
+DROP EXTENSION IF EXISTS pg_incident;
 CREATE EXTENSION pg_incident;
 SET pg_incident.timezone = 'UTC';
 SET pg_incident.clock = '2026-03-02 09:00:00+00';
@@ -52,7 +53,8 @@ RESET search_path;
 SELECT count(*) AS hits_from_the_probe FROM evil.hits;
 TRUNCATE evil.hits;
 
--- now every function, view and configuration write of pg_incident with evil first
+-- now every function, view and configuration write of pg_incident with evil
+-- first (the statements here use no bare operator themselves)
 SET search_path = evil, public, pg_catalog;
 INSERT INTO incident_calendar (name, time_zone) VALUES ('office', 'Europe/Berlin');
 INSERT INTO incident_calendar_hours (calendar, dow, starts, ends)
@@ -65,12 +67,12 @@ INSERT INTO incident_rotation (name, starts_at, time_zone) VALUES ('on-call', '2
 INSERT INTO incident_rotation_member (rotation, position, responder) VALUES ('on-call', 1, 'erin'), ('on-call', 2, 'frank');
 INSERT INTO incident_rotation_override (rotation, responder, starts_at, ends_at)
 VALUES ('on-call', 'frank', '2026-03-10 00:00+00', '2026-03-11 00:00+00');
-UPDATE incident_team_role SET primary_responder = 'erin' WHERE role = 'incident_commander';
-UPDATE incident_escalation_level SET delay = '5 minutes' WHERE policy = 'page-on-call' AND level = 3;
-UPDATE incident_severity SET response_time = '2 hours' WHERE severity = 'P3';
+UPDATE incident_team_role SET primary_responder = 'erin' WHERE role OPERATOR(pg_catalog.=) 'incident_commander';
+UPDATE incident_escalation_level SET delay = '5 minutes' WHERE policy OPERATOR(pg_catalog.=) 'page-on-call' AND level OPERATOR(pg_catalog.=) 3;
+UPDATE incident_severity SET response_time = '2 hours' WHERE severity OPERATOR(pg_catalog.=) 'P3';
 SELECT incident_classify('the newsletter has a typo'), incident_classify('{"page_load_s": 12}'::jsonb);
-SELECT count(*) > 0 AS explained FROM incident_classify_explain('database down');
-SELECT count(*) > 0 AS explained FROM incident_classify_explain('{"users_affected_pct": 40}'::jsonb);
+SELECT count(*) OPERATOR(pg_catalog.>) 0 AS explained FROM incident_classify_explain('database down');
+SELECT count(*) OPERATOR(pg_catalog.>) 0 AS explained FROM incident_classify_explain('{"users_affected_pct": 40}'::jsonb);
 SELECT incident_severity_normalize('high'), incident_timezone_valid('UTC'), incident_timezone(),
        incident_now(), incident_invoker() IS NOT NULL AS invoker;
 SELECT incident_clock_state('2026-03-02 10:00+00', '1 hour'),
@@ -100,7 +102,7 @@ SELECT count(*) FROM incident_sla;
 SELECT count(*) FROM incident_sla_compliance;
 SELECT incident_resolve(:'code', 'gateway certificate expired');
 SELECT incident_close(:'code');
-DELETE FROM incident_classify_rule WHERE name = 'newsletter';
+DELETE FROM incident_classify_rule WHERE name OPERATOR(pg_catalog.=) 'newsletter';
 DELETE FROM incident_rotation_override;
 RESET search_path;
 SELECT count(*) AS hijacked_calls, array_agg(DISTINCT op ORDER BY op) AS operators FROM evil.hits;

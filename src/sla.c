@@ -470,7 +470,7 @@ sla_load_into(const char *schema, void *arg)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 
-	appendStringInfo(&q, "SELECT c.time_zone FROM %s.incident_calendar c WHERE c.name = $1",
+	appendStringInfo(&q, "SELECT c.time_zone FROM %s.incident_calendar c WHERE c.name OPERATOR(pg_catalog.=) $1",
 					 quote_identifier(schema));
 	if (SPI_execute_with_args(q.data, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read calendar \"%s\"", incident_quote_prefix(name));
@@ -494,7 +494,7 @@ sla_load_into(const char *schema, void *arg)
 	resetStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT h.dow, EXTRACT(epoch FROM h.starts)::int4, EXTRACT(epoch FROM h.ends)::int4"
-					 "  FROM %s.incident_calendar_hours h WHERE h.calendar = $1 ORDER BY 1, 2",
+					 "  FROM %s.incident_calendar_hours h WHERE h.calendar OPERATOR(pg_catalog.=) $1 ORDER BY 1, 2",
 					 quote_identifier(schema));
 	if (SPI_execute_with_args(q.data, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the working hours of calendar \"%s\"", incident_quote_prefix(name));
@@ -534,7 +534,7 @@ sla_load_into(const char *schema, void *arg)
 	resetStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT d.day, d.yearly FROM %s.incident_calendar_holiday d"
-					 " WHERE d.calendar = $1 ORDER BY d.day",
+					 " WHERE d.calendar OPERATOR(pg_catalog.=) $1 ORDER BY d.day",
 					 quote_identifier(schema));
 	if (SPI_execute_with_args(q.data, 1, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the holidays of calendar \"%s\"", incident_quote_prefix(name));
@@ -776,7 +776,7 @@ incident_sla_deadline(PG_FUNCTION_ARGS)
 	initStringInfo(&q);
 	appendStringInfo(&q,
 					 "SELECT s.response_time, s.calendar FROM %1$s.incident_severity s"
-					 " WHERE s.severity = %1$s.incident_severity_normalize($1)",
+					 " WHERE s.severity OPERATOR(pg_catalog.=) %1$s.incident_severity_normalize($1)",
 					 quote_identifier(schema));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
