@@ -11,7 +11,7 @@ EXTENSION    = pg_incident
 EXTVERSION   = 0.3.0
 
 MODULE_big   = pg_incident
-OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c src/worker/*.c))
 PGFILEDESC   = "pg_incident - incident response playbook in the database"
 
 # One SQL source per feature (extension/NN_feature.sql) holds the current
