@@ -322,8 +322,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     -- 'rotation "on-call"', 'rotation member (rotation "on-call", position "2")',
     -- or just 'rotation' while the key is not known; r holds the row's values as text
+    -- a table with a serial key id and a name column is named by its name
     SELECT pg_catalog.replace(pg_catalog.regexp_replace(c.relname, '^incident_', ''), '_', ' ')
-           || CASE WHEN pg_catalog.count(a.attname) = 0 OR pg_catalog.bool_or(coalesce(r ->> a.attname, '') = '') THEN ''
+           || CASE WHEN coalesce(r ->> 'name', '') <> '' AND pg_catalog.bool_and(a.attname = 'id')
+                   THEN pg_catalog.format(' "%s"', @extschema@.incident__quote(r ->> 'name'))
+                   WHEN pg_catalog.count(a.attname) = 0 OR pg_catalog.bool_or(coalesce(r ->> a.attname, '') = '') THEN ''
                    WHEN pg_catalog.count(a.attname) = 1
                    THEN pg_catalog.format(' "%s"', @extschema@.incident__quote(pg_catalog.min(r ->> a.attname)))
                    ELSE ' (' || pg_catalog.string_agg(pg_catalog.format('%s "%s"', a.attname,

@@ -414,7 +414,7 @@ CREATE TABLE @extschema@.incident_event (
     incident_id bigint NOT NULL REFERENCES @extschema@.incident,
     at          timestamptz NOT NULL,
     kind        text NOT NULL CHECK (kind IN ('declared', 'acknowledged', 'status_update', 'severity_changed', 'assigned', 'note',
-                                              'checklist', 'resolved', 'closed', 'escalated', 'reminder')),
+                                              'checklist', 'resolved', 'closed', 'escalated', 'reminder', 'probe')),
     actor       text NOT NULL,
     status      text NOT NULL,
     message     text,
@@ -427,7 +427,7 @@ CREATE INDEX incident_event_incident_idx ON @extschema@.incident_event (incident
 COMMENT ON TABLE @extschema@.incident_event IS
 'The append-only timeline: every state change, assignment, status update, note and checklist tick, with who and when. UPDATE, DELETE and TRUNCATE are refused.';
 COMMENT ON COLUMN @extschema@.incident_event.kind IS
-'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
+'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated, reminder or probe (a probe went down, changed its failure or recovered).';
 COMMENT ON COLUMN @extschema@.incident_event.actor IS 'Who the event is about: the responder named in the call (acknowledge and tick may name someone else), else the role that made it.';
 COMMENT ON COLUMN @extschema@.incident_event.recorded_by IS 'The role that made the call, whoever it named as actor: the login that is accountable for the record.';
 COMMENT ON COLUMN @extschema@.incident_event.at IS 'When the act happened: the clock time of the call (not the start of its transaction), never before the incident''s previous event.';
@@ -594,7 +594,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__refuse(@extschema@.incident, text, text) IS
 'Internal: the error for a transition the state machine does not allow, with the facts of the incident''s state as detail and hint as the suggestion.';
 
-CREATE FUNCTION @extschema@.incident__act_time(inc @extschema@.incident DEFAULT NULL)
+CREATE FUNCTION @extschema@.incident__act_time(inc @extschema@.incident)
 RETURNS timestamptz
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -694,7 +694,7 @@ AS $$
 DECLARE
     sev @extschema@.incident_severity;
     inc @extschema@.incident;
-    now_ timestamptz := @extschema@.incident__act_time();
+    now_ timestamptz := @extschema@.incident__act_time(NULL);
     actor text := @extschema@.incident_invoker();
     code_day date;
     seq int;
@@ -1203,7 +1203,7 @@ COMMENT ON VIEW @extschema@.incident_timeline IS
 'Every timeline event of every incident, in order, with the incident''s code, current severity and title.';
 COMMENT ON COLUMN @extschema@.incident_timeline.event_id IS 'The event''s id: events of an incident are in this order.';
 COMMENT ON COLUMN @extschema@.incident_timeline.kind IS
-'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated or reminder.';
+'declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated, reminder or probe (a probe went down, changed its failure or recovered).';
 COMMENT ON COLUMN @extschema@.incident_timeline.actor IS 'Who the event is about: the responder named in the call, else the role that made it.';
 COMMENT ON COLUMN @extschema@.incident_timeline.recorded_by IS 'The role that made the call (the accountable login), also when it named someone else as actor.';
 COMMENT ON COLUMN @extschema@.incident_timeline.status IS 'The incident''s status after the event.';

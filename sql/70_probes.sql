@@ -1,0 +1,126 @@
+-- Probes: what a result means. incident__probe_record() is driven here with
+-- results as the worker would write them, on the test clock, so that every
+-- rule shows: hysteresis, one incident per probe, one event per change of
+-- the failure, storms of one component joining one incident, recovery and
+-- resolution, a person's resolve winning, maintenance windows, flapping
+-- flagged once; and the errors of writing probes.
+\set SHOW_CONTEXT never
+SET datestyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET TimeZone = 'UTC';
+DROP EXTENSION IF EXISTS pg_incident;
+CREATE EXTENSION pg_incident;
+SET pg_incident.timezone = 'UTC';
+SET pg_incident.clock = '2026-03-02 09:00:00+00';
+
+-- check(probe, seconds after 09:00, result): one check at that time
+-- (the test clock follows, as the worker's real clock would)
+CREATE FUNCTION pg_temp.check(probe text, s int, result jsonb) RETURNS text
+LANGUAGE sql AS $$
+    SELECT set_config('pg_incident.clock', ('2026-03-02 09:00:00+00'::timestamptz + s * interval '1 second')::text, false);
+    SELECT incident__probe_record((SELECT id FROM incident_probe WHERE name = probe),
+                                  result || jsonb_build_object('at', '2026-03-02 09:00:00+00'::timestamptz + s * interval '1 second'))
+$$;
+CREATE VIEW pg_temp.events AS
+SELECT code, kind, actor, message, details ->> 'change' AS change, details ->> 'failure' AS failure
+  FROM incident_timeline WHERE kind IN ('declared', 'probe', 'resolved') ORDER BY event_id;
+
+SELECT incident_probe_http('website', 'https://shop.example/', every => '10 seconds', component => 'shop',
+                           resolve_on_recovery => true) AS website_id;
+SELECT incident_probe_http('api', 'https://shop.example/api/health', every => '10 seconds', component => 'shop',
+                           failures => 2, severity => 'P2');
+SELECT name, kind, every, failures, recoveries, severity, component, method, expect_status, degraded_after
+  FROM incident_probe ORDER BY id;
+SELECT name, state, next_run_at FROM incident_probe_status;
+
+-- up, then two failures: still up (3 are needed), no incident
+SELECT pg_temp.check('website', 0, '{"ok": true, "status": 200, "latency_ms": 120}');
+SELECT pg_temp.check('website', 10, '{"ok": false, "failure": "status", "status": 500, "latency_ms": 80}');
+SELECT pg_temp.check('website', 20, '{"ok": false, "failure": "status", "status": 500, "latency_ms": 80}');
+SELECT count(*) AS incidents FROM incident;
+-- the third: down, one incident, its impact start the first failing check
+SELECT pg_temp.check('website', 30, '{"ok": false, "failure": "status", "status": 500, "latency_ms": 80}');
+SELECT code, severity, status, title, source, component, started_at, declared_at FROM incident;
+-- more of the same failure: no new incident, no new event
+SELECT pg_temp.check('website', 40, '{"ok": false, "failure": "status", "status": 500}');
+SELECT pg_temp.check('website', 50, '{"ok": false, "failure": "status", "status": 503}');
+-- the failure changes: one event
+SELECT pg_temp.check('website', 60, '{"ok": false, "failure": "timeout", "latency_ms": 10000, "error": "Operation timed out after 10000 milliseconds"}');
+SELECT pg_temp.check('website', 70, '{"ok": false, "failure": "timeout", "latency_ms": 10000}');
+-- another probe of the same component joins the incident: the title says how many
+SELECT pg_temp.check('api', 60, '{"ok": false, "failure": "connect", "error": "Connection refused"}');
+SELECT pg_temp.check('api', 70, '{"ok": false, "failure": "connect", "error": "Connection refused"}');
+SELECT count(*) AS incidents, min(title) AS title FROM incident;
+SELECT * FROM pg_temp.events;
+-- recovery needs two passing checks; the incident resolves when no probe of it is down
+SELECT pg_temp.check('website', 80, '{"ok": true, "status": 200, "latency_ms": 90}');
+SELECT pg_temp.check('website', 90, '{"ok": true, "status": 200, "latency_ms": 90}');
+SELECT status FROM incident;
+SELECT pg_temp.check('api', 80, '{"ok": true, "status": 200, "latency_ms": 40}');
+SELECT pg_temp.check('api', 90, '{"ok": true, "status": 200, "latency_ms": 40}');
+SELECT status FROM incident;
+SELECT * FROM pg_temp.events;
+SELECT name, state, since, consecutive_successes, incident, uptime_pct_24h, p50_ms_24h FROM incident_probe_status;
+-- healthy checks are counted, not kept row by row
+SELECT p.name, count(r.*) AS kept, (SELECT sum(checks) FROM incident_probe_rollup u WHERE u.probe_id = p.id) AS counted
+  FROM incident_probe p LEFT JOIN incident_probe_result r ON r.probe_id = p.id GROUP BY p.id, p.name ORDER BY p.name;
+
+-- a slow page is degraded, and with severity auto a slow outage is classified by its load time
+SELECT incident_probe_http('search', 'https://shop.example/search', failures => 1, degraded_after => '3 seconds');
+SELECT pg_temp.check('search', 100, '{"ok": true, "status": 200, "latency_ms": 4200}');
+SELECT pg_temp.check('search', 110, '{"ok": false, "failure": "timeout", "latency_ms": 12000}');
+SELECT code, severity, title FROM incident WHERE title LIKE 'search%';
+
+-- a person's resolve wins: the probe does not reopen it; a new failure run is a new incident
+SELECT incident_resolve((SELECT code FROM incident WHERE title LIKE 'search%'), 'index rebuilt');
+SELECT pg_temp.check('search', 120, '{"ok": false, "failure": "timeout", "latency_ms": 12000}');
+SELECT count(*) AS search_incidents FROM incident WHERE title LIKE 'search%';
+SELECT pg_temp.check('search', 130, '{"ok": true, "status": 200, "latency_ms": 100}');
+SELECT pg_temp.check('search', 140, '{"ok": true, "status": 200, "latency_ms": 100}');
+SELECT pg_temp.check('search', 150, '{"ok": false, "failure": "dns", "error": "Could not resolve host"}');
+SELECT count(*) AS search_incidents, max(severity) FILTER (WHERE status = 'declared') AS new_severity
+  FROM incident WHERE title LIKE 'search%';
+
+-- a maintenance window: results recorded, no incident
+INSERT INTO incident_maintenance (component, starts_at, ends_at, reason)
+VALUES ('billing', '2026-03-02 09:00+00', '2026-03-02 10:00+00', 'database upgrade');
+SELECT incident_probe_http('invoices', 'https://billing.example/', failures => 1, component => 'billing');
+SELECT pg_temp.check('invoices', 200, '{"ok": false, "failure": "connect"}');
+SELECT pg_temp.check('invoices', 210, '{"ok": false, "failure": "connect"}');
+SELECT count(*) AS billing_incidents FROM incident WHERE component = 'billing';
+SELECT state, consecutive_failures FROM incident_probe_status WHERE name = 'invoices';
+SELECT count(*) AS kept_results FROM incident_probe_result r JOIN incident_probe p ON p.id = r.probe_id WHERE p.name = 'invoices';
+
+-- flapping: up and down and up again is flagged once, not on every flip
+SELECT incident_probe_http('cdn', 'https://cdn.example/', failures => 1, recoveries => 1);
+SELECT pg_temp.check('cdn', 300 + 10 * n, CASE WHEN n % 2 = 0 THEN '{"ok": true, "status": 200, "latency_ms": 10}'::jsonb
+                                               ELSE '{"ok": false, "failure": "connect"}'::jsonb END) AS state
+  FROM generate_series(0, 13) AS n;
+SELECT count(*) AS cdn_incidents FROM incident WHERE title LIKE 'cdn%';
+SELECT message FROM incident_timeline WHERE kind = 'probe' AND message LIKE 'cdn%' ORDER BY event_id;
+
+-- writing probes: clear errors
+SELECT incident_probe_http('files', 'file:///etc/passwd');
+SELECT incident_probe_http('ftp', 'ftp://example.com/');
+SELECT incident_probe_http('loop', 'https://example.com/', every => '0 seconds');
+SELECT incident_probe_http('hdr', 'https://example.com/', headers => ARRAY[E'X-A: 1\r\nX-B: 2']);
+SELECT incident_probe_http('codes', 'https://example.com/', expect_status => '{200,700}');
+SELECT incident_probe_http('sev', 'https://example.com/', severity => 'P7');
+SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity');
+SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', run_as => 'nobody_here');
+SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', run_as => current_user);
+CREATE ROLE regress_probe_runner IN ROLE pg_monitor;
+SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', warn => 80, crit => 95,
+                          run_as => 'regress_probe_runner', component => 'database') > 0 AS created;
+SELECT name, kind, query, warn, crit, run_as FROM incident_probe WHERE kind = 'sql';
+-- replacing keeps the id
+SELECT incident_probe_http('cdn', 'https://cdn2.example/', failures => 2) = (SELECT id FROM incident_probe WHERE name = 'cdn') AS same_id;
+SELECT url, failures FROM incident_probe WHERE name = 'cdn';
+SELECT incident_probe_drop('cdn');
+SELECT incident_probe_drop('cdn');
+SELECT count(*) AS incidents_kept FROM incident WHERE title LIKE 'cdn%';
+
+DROP VIEW pg_temp.events;
+DROP FUNCTION pg_temp.check(text, int, jsonb);
+DROP EXTENSION pg_incident;
+DROP ROLE regress_probe_runner;
