@@ -55,6 +55,14 @@ LANGUAGE C STABLE PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.incident_now() IS
 'pg_incident''s notion of now: the transaction start time, or the test clock pg_incident.clock when a superuser has set it.';
 
+CREATE FUNCTION @extschema@.incident__act_now()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'incident__act_now'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident__act_now() IS
+'Internal: the time of an act: the clock time, or the test clock pg_incident.clock when a superuser has set it.';
+
 CREATE FUNCTION @extschema@.incident_invoker()
 RETURNS text
 AS 'MODULE_PATHNAME', 'incident_invoker'
@@ -314,6 +322,9 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.incident__quote(text) IS
 'Internal: the value as error messages quote it: NULL for NULL, else at most 64 characters (61 and "..." when longer).';
+
+-- the error paths of functions that run as their caller quote with it
+GRANT EXECUTE ON FUNCTION @extschema@.incident__quote(text) TO incident_viewer;
 
 CREATE FUNCTION @extschema@.incident__row_label(rel regclass, r jsonb)
 RETURNS text

@@ -604,11 +604,7 @@ DECLARE
 BEGIN
     -- the real time of the act, not the start of a transaction that may have
     -- been open for minutes; the superuser-only test clock aside
-    IF coalesce(pg_catalog.current_setting('pg_incident.clock', true), '') <> '' THEN
-        t := @extschema@.incident_now();
-    ELSE
-        t := pg_catalog.clock_timestamp();
-    END IF;
+    t := @extschema@.incident__act_now();
     -- the caller holds the incident's row lock, so its events are written one
     -- after the other; they stay in order even if the system clock steps back
     IF inc.id IS NOT NULL THEN

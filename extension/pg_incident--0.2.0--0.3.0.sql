@@ -97,6 +97,9 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__quote(text) IS
 'Internal: the value as error messages quote it: NULL for NULL, else at most 64 characters (61 and "..." when longer).';
 
+-- the error paths of functions that run as their caller quote with it
+GRANT EXECUTE ON FUNCTION @extschema@.incident__quote(text) TO incident_viewer;
+
 CREATE FUNCTION @extschema@.incident__row_label(rel regclass, r jsonb)
 RETURNS text
 LANGUAGE sql STABLE
@@ -433,6 +436,15 @@ CREATE TRIGGER incident_rotation_override_check
     AFTER INSERT OR UPDATE ON @extschema@.incident_rotation_override
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__check_rotation_override();
 
+-- the time of an act, read in C once the library and its settings are loaded (00_common.sql)
+CREATE FUNCTION @extschema@.incident__act_now()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'incident__act_now'
+LANGUAGE C VOLATILE PARALLEL SAFE;
+
+COMMENT ON FUNCTION @extschema@.incident__act_now() IS
+'Internal: the time of an act: the clock time, or the test clock pg_incident.clock when a superuser has set it.';
+
 ------------------------------------------------------------------------------
 -- The timeline is evidence (10_lifecycle.sql): the time of the act, the
 -- accountable login in its own column, a NOTIFY payload without names
@@ -673,11 +685,7 @@ DECLARE
 BEGIN
     -- the real time of the act, not the start of a transaction that may have
     -- been open for minutes; the superuser-only test clock aside
-    IF coalesce(pg_catalog.current_setting('pg_incident.clock', true), '') <> '' THEN
-        t := @extschema@.incident_now();
-    ELSE
-        t := pg_catalog.clock_timestamp();
-    END IF;
+    t := @extschema@.incident__act_now();
     -- the caller holds the incident's row lock, so its events are written one
     -- after the other; they stay in order even if the system clock steps back
     IF inc.id IS NOT NULL THEN

@@ -129,6 +129,20 @@ $$;
 SELECT incident_declare('P3', 'x', NULL, NULL) IS NOT NULL AS short_ok;
 SELECT incident_acknowledge(repeat('a', 70));
 
+-- roles below the superuser get the same errors, not a permission error
+CREATE ROLE regress_trust_viewer IN ROLE incident_viewer;
+CREATE ROLE regress_trust_admin2 IN ROLE incident_admin;
+SET ROLE regress_trust_viewer;
+SELECT incident_severity_normalize('P9');
+SELECT incident_checklist('INC-bad');
+SELECT * FROM incident_oncall('nowhere');
+SET ROLE regress_trust_admin2;
+INSERT INTO incident_classify_rule (name, priority, pattern, severity, category) VALUES ('Bad Name', 1, 'x', 'P1', 'outage');
+INSERT INTO incident_classify_rule (name, priority, pattern, severity, category) VALUES ('bad_severity', 1, 'x', 'P9', 'outage');
+RESET ROLE;
+DROP ROLE regress_trust_viewer;
+DROP ROLE regress_trust_admin2;
+
 ------------------------------------------------------------------------------
 -- Admin input that would break other features later is refused now
 ------------------------------------------------------------------------------

@@ -65,6 +65,7 @@ static bool incident_parse_clock(const char *str, TimestampTz *result);
 
 PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
+PG_FUNCTION_INFO_V1(incident__act_now);
 PG_FUNCTION_INFO_V1(incident_invoker);
 PG_FUNCTION_INFO_V1(incident_timezone_valid);
 PG_FUNCTION_INFO_V1(incident__quote_prefix);
@@ -244,6 +245,23 @@ incident_now(PG_FUNCTION_ARGS)
 		PG_RETURN_TIMESTAMPTZ(incident_clock_value);
 
 	PG_RETURN_TIMESTAMPTZ(GetCurrentTransactionStartTimestamp());
+}
+
+/*
+ * incident__act_now() returns the time of an act: the test clock when it is
+ * frozen, else the clock time (not the transaction's start). It is in C so
+ * that the library, and with it the superuser-only definition of
+ * pg_incident.clock, is loaded before the clock is read: a placeholder value
+ * that a responder SET before the library loaded is dropped then, and never
+ * counts as a frozen clock.
+ */
+Datum
+incident__act_now(PG_FUNCTION_ARGS)
+{
+	if (incident_clock_frozen)
+		PG_RETURN_TIMESTAMPTZ(incident_clock_value);
+
+	PG_RETURN_TIMESTAMPTZ(GetCurrentTimestamp());
 }
 
 /*

@@ -145,5 +145,26 @@ SELECT incident_declare('P2', 'after re-creating') = 'INC-' || to_char(now() AT 
 });
 is($out, "0\nt", 'the re-created extension starts empty and a responder can declare again') or diag($err);
 
+# ---- a responder cannot backdate an act with a placeholder clock ----
+# Before the library is loaded in a session, pg_incident.clock is a mere
+# placeholder that anyone may SET. A responder who opens a transaction, sets
+# it, waits for a declaration and then acknowledges must still be recorded
+# at the time of the acknowledgement, not at the start of the transaction.
+my $code = $node->safe_psql('postgres', q{SELECT incident_declare('P2', 'declared before the trap')});
+my $trap = $node->background_psql('postgres', extra_params => [ '-U', 'regress_alice' ]);
+$trap->query_safe(q{BEGIN; SET LOCAL pg_incident.clock = '2020-01-01 00:00+00'; SELECT 1});
+my $started = $trap->query_safe(q{SELECT transaction_timestamp()});
+# the declaration comes after the trap's transaction began
+$node->poll_query_until('postgres', "SELECT clock_timestamp() > '$started'::timestamptz")
+  or die "the clock did not move";
+my $later = $node->safe_psql('postgres', q{SELECT incident_declare('P2', 'declared while the trap waits')});
+# loading the library drops the placeholder with a WARNING; the act goes on
+is($trap->query("SELECT incident_acknowledge('$later')"), 'acknowledged', 'the responder acknowledges');
+$trap->query('COMMIT');
+$trap->quit;
+is( $node->safe_psql('postgres',
+		"SELECT acknowledged_at >= declared_at AND acknowledged_at > '$started'::timestamptz FROM incident WHERE code = '$later'"),
+	't', 'an acknowledgement is recorded at its own time, whatever a placeholder clock said');
+
 $node->stop;
 done_testing();
