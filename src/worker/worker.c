@@ -47,9 +47,13 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "commands/dbcommands.h"
+#include "catalog/pg_database.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -294,16 +298,39 @@ worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
 
 /*
  * Whether pg_incident.database exists, in a short read-only transaction.
+ * Connected to no database, the launcher can read only shared catalogs
+ * that need no index of its own: a heap scan of pg_database, as the
+ * autovacuum launcher does.
  */
 static bool
 worker_database_exists(void)
 {
-	bool		exists;
+	bool		exists = false;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	pgstat_report_activity(STATE_RUNNING, "looking for the database");
-	exists = OidIsValid(get_database_oid(incident_worker_database, true));
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), incident_worker_database) == 0)
+		{
+			exists = true;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
 	return exists;

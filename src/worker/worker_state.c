@@ -15,7 +15,8 @@
  *
  * incident__worker_state() returns one row: the database worker's slot
  * when that process is running, else the launcher's (so that "waiting for
- * the database" shows), else a row with state "stopped".
+ * the database" shows, with the launcher's pid and turns), else a row with
+ * state "stopped".
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -247,15 +248,7 @@ incident__worker_state(PG_FUNCTION_ARGS)
 	if (slot.pid == 0)
 	{
 		if (launcher.pid != 0)
-		{
-			/* what the launcher waits for, with the last worker's counters */
-			slot.pid = launcher.pid;
-			slot.started_at = launcher.started_at;
-			strlcpy(slot.database, launcher.database, NAMEDATALEN);
-			strlcpy(slot.state, launcher.state, WORKER_STATE_LEN);
-			strlcpy(slot.activity, launcher.activity, WORKER_ACTIVITY_LEN);
-			slot.activity_at = launcher.activity_at;
-		}
+			slot = launcher;	/* what the launcher waits for */
 		else
 		{
 			strlcpy(slot.state, "stopped", WORKER_STATE_LEN);
