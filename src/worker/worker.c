@@ -210,7 +210,11 @@ incident_launcher_main(Datum arg)
 
 	/* shared catalogs only: pg_database */
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	incident_worker_state_start(WORKER_ROLE_LAUNCHER, incident_worker_database);
+	if (!incident_worker_state_start(WORKER_ROLE_LAUNCHER, incident_worker_database))
+	{
+		ereport(LOG, (errmsg("pg_incident launcher: another launcher is running; exiting")));
+		proc_exit(0);
+	}
 	before_shmem_exit(worker_launcher_exit, (Datum) 0);
 
 	turn_cxt = AllocSetContextCreate(TopMemoryContext, "pg_incident launcher turn",
@@ -404,7 +408,11 @@ incident_worker_main(Datum arg)
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(incident_worker_database, NULL, 0);
-	incident_worker_state_start(WORKER_ROLE_DATABASE, incident_worker_database);
+	if (!incident_worker_state_start(WORKER_ROLE_DATABASE, incident_worker_database))
+	{
+		ereport(LOG, (errmsg("pg_incident worker: another worker is running; exiting")));
+		proc_exit(0);
+	}
 	ereport(LOG,
 			(errmsg("pg_incident worker: started in database \"%s\"", incident_worker_database)));
 

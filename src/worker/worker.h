@@ -84,7 +84,7 @@ typedef enum WorkerRole
 } WorkerRole;
 
 extern void incident_worker_state_init(void);
-extern void incident_worker_state_start(WorkerRole role, const char *database);
+extern bool incident_worker_state_start(WorkerRole role, const char *database);
 extern void incident_worker_state_set(WorkerRole role, const char *state);
 extern void incident_worker_state_activity(const char *activity);
 extern void incident_worker_state_loop(void);

@@ -24,6 +24,8 @@
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -127,17 +129,25 @@ worker_state_shmem_startup(void)
 
 /*
  * Take the slot of this process's role; it is cleared when the process
- * exits.
+ * exits. False if another live process holds it (a database worker whose
+ * launcher was restarted before it had exited), which then goes on alone.
  */
-void
+bool
 incident_worker_state_start(WorkerRole role, const char *database)
 {
 	WorkerSlot *slot;
+	pid_t		holder;
 
 	if (worker_shared == NULL)
-		return;
+		return true;
 	slot = &worker_shared->slots[role];
 	SpinLockAcquire(&worker_shared->mutex);
+	holder = slot->pid;
+	if (holder != 0 && holder != MyProcPid && kill(holder, 0) == 0)
+	{
+		SpinLockRelease(&worker_shared->mutex);
+		return false;
+	}
 	memset(slot, 0, sizeof(WorkerSlot));
 	slot->pid = MyProcPid;
 	slot->started_at = GetCurrentTimestamp();
@@ -146,6 +156,7 @@ incident_worker_state_start(WorkerRole role, const char *database)
 	SpinLockRelease(&worker_shared->mutex);
 	worker_my_slot = slot;
 	on_shmem_exit(worker_state_exit, (Datum) 0);
+	return true;
 }
 
 /*

@@ -109,9 +109,9 @@ my $log = log_since($offset);
 is(count_matches($log, $started), 1, 'the worker started once');
 is(count_matches($log, $not_installed), 1, 'it logs exactly once that the extension is missing');
 is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'no ERROR or FATAL in the log');
-is( $node->safe_psql('postgres',
-		q{SELECT datname || ' ' || query FROM pg_stat_activity WHERE backend_type = 'pg_incident worker'}),
-	'incidents waiting for the extension',
+ok( $node->poll_query_until('postgres',
+		q{SELECT datname || ' ' || query FROM pg_stat_activity WHERE backend_type = 'pg_incident worker'},
+		'incidents waiting for the extension'),
 	'pg_stat_activity shows the worker in its database, waiting for the extension');
 
 # ---- CREATE EXTENSION, DROP EXTENSION, CREATE EXTENSION ----
