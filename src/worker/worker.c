@@ -154,7 +154,11 @@ incident_worker_wait(Latch *latch, long timeout_ms, const WorkerWaitSource *sour
 		nsockets = Max(source->max_sockets(source->arg), 0);
 	nevents = 2 + nsockets;
 
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, nevents);
+#else
 	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
 	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, latch, NULL);
 	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 

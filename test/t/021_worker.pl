@@ -119,9 +119,9 @@ $offset = -s $node->logfile;
 $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
 ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
 	'after CREATE EXTENSION the worker is idle (working, no probes yet)');
-wait_turns($node, 5);
-like(worker_field($node, 'last_activity'), qr/^(claiming due work|submitting HTTP requests|harvesting results|writing results)$/,
-	'it runs the phases of a turn');
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_activity = 'writing results' FROM incident__worker_state()}),
+	'it runs the phases of a turn, up to the last ("writing results")');
 like(log_since($offset), qr/LOG:  pg_incident worker: working in database "incidents"/, 'and said so in the log');
 
 $offset = -s $node->logfile;
@@ -152,11 +152,19 @@ like(
 	qr/ERROR:  phase "harvesting results" failed as pg_incident.worker_fail_phase asks\n.*CONTEXT:  pg_incident worker phase "harvesting results"/,
 	'the error is in the log with the phase as its context');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.worker_fail_phase; SELECT pg_reload_conf()});
+wait_turns($node, 3);    # the reload reaches the worker meanwhile
 my $errors = worker_field($node, 'errors');
 wait_turns($node, 3);
 is(worker_field($node, 'errors'), $errors, 'once the setting is reset, no more errors');
 
 # ---- DROP DATABASE of another database is not held up ----
+# With a naptime of 10 minutes both processes sleep through the DROP (the
+# launcher sleeps without a timeout while its worker runs): only the
+# ProcSignalBarrier's own wake-up can make them absorb it in time.
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.naptime = '10min'; SELECT pg_reload_conf()});
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_activity_at < now() - interval '1 s' FROM incident__worker_state()}),
+	'with pg_incident.naptime = 10min the worker sleeps between turns');
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 my $t0 = time();
 my ($timed_out, $ret, $out, $err) = (0);
@@ -164,7 +172,11 @@ $ret = $node->psql('postgres', 'DROP DATABASE other', stdout => \$out, stderr =>
 	timeout => 30, timed_out => \$timed_out);
 my $took = time() - $t0;
 ok(!$timed_out && $ret == 0, 'DROP DATABASE of another database completes') or diag($err);
-cmp_ok($took, '<', 5, 'within a few seconds');
+cmp_ok($took, '<', 5, 'within a few seconds, though the worker is asleep');
+$loops = worker_field($node, 'loops');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.naptime; SELECT pg_reload_conf()});
+ok($node->poll_query_until('postgres', "SELECT loops > $loops FROM incident__worker_state()"),
+	'a reload wakes the sleeping worker');
 
 # ---- a plain DROP DATABASE of the worker's database fails ----
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE incidents');
