@@ -31,6 +31,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -38,10 +40,12 @@
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 #include "access/xact.h"
 
 #include "pg_incident.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -49,6 +53,16 @@ PG_MODULE_MAGIC;
 
 static char *incident_timezone_setting = NULL;
 static char *incident_clock_setting = NULL;
+
+/* the worker's settings (src/worker/worker.h) */
+bool		incident_worker_enabled = true;
+char	   *incident_worker_database = NULL;
+int			incident_worker_naptime = 1000;
+int			incident_max_concurrent_requests = 100;
+int			incident_http_timeout = 10000;
+int			incident_max_response_bytes = 1024 * 1024;
+int			incident_result_retention = 30 * 24 * 60 * 60;
+char	   *incident_worker_fail_phase = NULL;
 
 /* The parsed value of pg_incident.clock, or 0 when the clock is real. */
 static TimestampTz incident_clock_value = 0;
@@ -62,6 +76,7 @@ static bool incident_check_timezone(char **newval, void **extra, GucSource sourc
 static bool incident_check_clock(char **newval, void **extra, GucSource source);
 static void incident_assign_clock(const char *newval, void *extra);
 static bool incident_parse_clock(const char *str, TimestampTz *result);
+static void incident_define_worker_settings(void);
 
 PG_FUNCTION_INFO_V1(incident_timezone);
 PG_FUNCTION_INFO_V1(incident_now);
@@ -71,7 +86,8 @@ PG_FUNCTION_INFO_V1(incident_timezone_valid);
 PG_FUNCTION_INFO_V1(incident__quote_prefix);
 
 /*
- * Module load: define the settings.
+ * Module load: define the settings; while preloaded, also ask for the
+ * worker's shared memory and register the worker.
  */
 void
 _PG_init(void)
@@ -102,7 +118,124 @@ _PG_init(void)
 							   incident_assign_clock,
 							   NULL);
 
+	incident_define_worker_settings();
+
 	MarkGUCPrefixReserved("pg_incident");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		incident_worker_state_init();
+		incident_worker_register();
+	}
+}
+
+/*
+ * The settings of the background worker and of the probes it runs; the
+ * postmaster-only one exists only when the library is preloaded, the only
+ * case in which a worker runs.
+ */
+static void
+incident_define_worker_settings(void)
+{
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomStringVariable("pg_incident.database",
+								   "Sets the database the pg_incident background worker connects to.",
+								   "The worker waits until the database exists and the extension is installed in it.",
+								   &incident_worker_database,
+								   "postgres",
+								   PGC_POSTMASTER,
+								   0,
+								   NULL,
+								   NULL,
+								   NULL);
+
+	DefineCustomBoolVariable("pg_incident.enabled",
+							 "Sets whether the pg_incident background worker runs probes and delivers notifications.",
+							 "When off, the worker stays connected and idle.",
+							 &incident_worker_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
+
+	DefineCustomIntVariable("pg_incident.naptime",
+							"Sets the time the pg_incident background worker waits between two turns.",
+							NULL,
+							&incident_worker_naptime,
+							1000,
+							10,
+							60 * 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.max_concurrent_requests",
+							"Sets the maximum number of HTTP requests the pg_incident worker has in flight at once.",
+							NULL,
+							&incident_max_concurrent_requests,
+							100,
+							1,
+							10000,
+							PGC_SIGHUP,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.http_timeout",
+							"Sets the longest time an HTTP request of the pg_incident worker may take.",
+							"A probe's own timeout, when shorter, applies instead.",
+							&incident_http_timeout,
+							10000,
+							1,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.max_response_bytes",
+							"Sets the largest HTTP response body the pg_incident worker keeps.",
+							"A longer body is cut at this size.",
+							&incident_max_response_bytes,
+							1024 * 1024,
+							1024,
+							MaxAllocSize / 2,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.result_retention",
+							"Sets how long the pg_incident worker keeps probe results.",
+							"Older results are deleted by the worker; 0 keeps them forever.",
+							&incident_result_retention,
+							30 * 24 * 60 * 60,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	/* for tests only: makes the worker's phase of this name fail */
+	DefineCustomStringVariable("pg_incident.worker_fail_phase",
+							   "Sets the name of a worker phase that fails on purpose, for tests.",
+							   "Empty means none.",
+							   &incident_worker_fail_phase,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL,
+							   NULL,
+							   NULL);
 }
 
 /*

@@ -1,0 +1,650 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		pg_incident's background worker: the launcher that watches for its
+ *		database, and the database worker's loop of short transactions.
+ *
+ * The launcher is a static background worker, registered from _PG_init
+ * while the library is preloaded, started once the server is consistent
+ * (so also on a hot standby), connected to no database. Every few seconds
+ * it looks pg_incident.database up in pg_database (a shared catalog) and,
+ * when the database exists, starts the database worker, a dynamic
+ * background worker that is never restarted by the postmaster itself. When
+ * that worker exits for any reason (pg_terminate_backend, DROP DATABASE ...
+ * WITH (FORCE), an error), the launcher starts it again after
+ * INCIDENT_WORKER_RESTART_SECONDS if the database still exists, and
+ * otherwise logs once that it waits for the database. A dropped database
+ * therefore costs one LOG line, not a FATAL line every few seconds from a
+ * worker that the postmaster restarts forever.
+ *
+ * The database worker connects to pg_incident.database and turns: it
+ * reloads the configuration after SIGHUP, then decides what it can do:
+ *
+ *	- "disabled" while pg_incident.enabled is off;
+ *	- "idle on a standby" while the server is in recovery (it writes
+ *	  nothing; RecoveryInProgress() is asked every turn, so a promotion
+ *	  takes effect at the next turn without a restart);
+ *	- "waiting for the extension" while pg_incident is not installed in
+ *	  its database, logged once per wait;
+ *	- otherwise it runs the phases of a turn, each in its own short
+ *	  transaction: claim due work, submit HTTP requests, harvest their
+ *	  results, write the results (and, later, deliver notifications). An
+ *	  error in a phase is logged, counted in the shared status, and the
+ *	  transaction aborted; the loop goes on with the next phase.
+ *
+ * It never keeps a transaction open across its wait. The wait
+ * (incident_worker_wait) is one WaitEventSet over the latch, postmaster
+ * death and the sockets of an optional WorkerWaitSource (worker.h), so the
+ * HTTP engine can put curl's sockets into the same wait. Signals are the
+ * standard ones (SIGHUP reloads, SIGTERM asks to stop, SIGUSR1 is
+ * procsignal_sigusr1_handler); CHECK_FOR_INTERRUPTS() after every wake-up
+ * absorbs ProcSignalBarriers, so DROP DATABASE of another database never
+ * waits for the worker.
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_database.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "worker.h"
+
+/* a phase of a turn; runs inside its own transaction with a snapshot */
+typedef void (*WorkerPhaseFn) (void *arg);
+
+/* what the database worker did last turn, so that it logs changes once */
+typedef enum WorkerMode
+{
+	WORKER_MODE_STARTING,
+	WORKER_MODE_DISABLED,
+	WORKER_MODE_STANDBY,
+	WORKER_MODE_NO_EXTENSION,
+	WORKER_MODE_WORKING
+} WorkerMode;
+
+/* ---- forward declarations ---- */
+
+static void worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
+								 bool *missing_logged);
+static bool worker_database_exists(void);
+static BackgroundWorkerHandle *worker_launch(void);
+static void worker_launcher_exit(int code, Datum arg);
+static long worker_turn(WorkerMode *mode);
+static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
+static bool worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg);
+static void worker_phase_context(void *arg);
+static void worker_phase_check_extension(void *arg);
+static void worker_phase_claim(void *arg);
+static void worker_phase_submit(void *arg);
+static void worker_phase_harvest(void *arg);
+static void worker_phase_write(void *arg);
+
+/* the launcher's handle of the database worker, for its exit callback */
+static BackgroundWorkerHandle *worker_launcher_handle = NULL;
+
+/* the memory context of the phase that is running, for errors */
+static MemoryContext worker_turn_context = NULL;
+
+/*
+ * Register the launcher (from _PG_init, while preloaded).
+ */
+void
+incident_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = INCIDENT_WORKER_RESTART_SECONDS;
+	strlcpy(worker.bgw_library_name, "pg_incident", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "incident_launcher_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pg_incident launcher", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pg_incident launcher", BGW_MAXLEN);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = 0;
+	RegisterBackgroundWorker(&worker);
+}
+
+/* ---------------------------------------------------------------------
+ * The wait
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Wait until the latch is set, timeout_ms passes (-1: no limit), the
+ * postmaster dies (the process exits) or, with a source, one of its
+ * sockets is ready or its own timeout passes; then tell the source.
+ */
+void
+incident_worker_wait(Latch *latch, long timeout_ms, const WorkerWaitSource *source)
+{
+	WaitEventSet *set;
+	WaitEvent  *events;
+	int			nsockets = 0;
+	int			nevents;
+	int			n;
+	long		source_timeout = -1;
+	long		timeout = timeout_ms;
+	TimestampTz start = GetCurrentTimestamp();
+
+	if (source != NULL && source->max_sockets != NULL)
+		nsockets = Max(source->max_sockets(source->arg), 0);
+	nevents = 2 + nsockets;
+
+#if PG_VERSION_NUM >= 170000
+	set = CreateWaitEventSet(NULL, nevents);
+#else
+	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, latch, NULL);
+	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+
+	if (source != NULL && source->prepare != NULL)
+	{
+		source_timeout = source->prepare(source->arg, set);
+		if (source_timeout >= 0 && (timeout < 0 || source_timeout < timeout))
+			timeout = source_timeout;
+	}
+
+	events = palloc(sizeof(WaitEvent) * nevents);
+	n = WaitEventSetWait(set, timeout, events, nevents, PG_WAIT_EXTENSION);
+
+	for (int i = 0; i < n; i++)
+	{
+		if (events[i].events & WL_LATCH_SET)
+			ResetLatch(latch);
+		else if ((events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE)) &&
+				 source != NULL && source->ready != NULL)
+			source->ready(source->arg, events[i].fd,
+						  (events[i].events & WL_SOCKET_READABLE) != 0,
+						  (events[i].events & WL_SOCKET_WRITEABLE) != 0);
+	}
+
+	if (source != NULL && source->timeout != NULL && source_timeout >= 0 &&
+		TimestampDifferenceExceeds(start, GetCurrentTimestamp(), (int) Min(source_timeout, INT_MAX)))
+		source->timeout(source->arg);
+
+	pfree(events);
+	FreeWaitEventSet(set);
+}
+
+/* ---------------------------------------------------------------------
+ * The launcher
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Main of the launcher: start the database worker whenever its database
+ * exists and it is not running.
+ */
+void
+incident_launcher_main(Datum arg)
+{
+	BackgroundWorkerHandle *handle = NULL;
+	TimestampTz last_exit = 0;
+	bool		missing_logged = false;
+	MemoryContext turn_cxt;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	/* shared catalogs only: pg_database */
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	if (!incident_worker_state_start(WORKER_ROLE_LAUNCHER, incident_worker_database))
+	{
+		ereport(LOG, (errmsg("pg_incident launcher: another launcher is running; exiting")));
+		proc_exit(0);
+	}
+	before_shmem_exit(worker_launcher_exit, (Datum) 0);
+
+	turn_cxt = AllocSetContextCreate(TopMemoryContext, "pg_incident launcher turn",
+									 ALLOCSET_DEFAULT_SIZES);
+
+	while (!ShutdownRequestPending)
+	{
+		MemoryContext old;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(turn_cxt);
+		old = MemoryContextSwitchTo(turn_cxt);
+		worker_launcher_turn(&handle, &last_exit, &missing_logged);
+		worker_launcher_handle = handle;
+		incident_worker_state_loop();
+		/* woken at once by the postmaster when the worker starts or stops */
+		timeout = handle != NULL ? -1 : INCIDENT_WORKER_RECHECK_MS;
+		incident_worker_wait(MyLatch, timeout, NULL);
+		MemoryContextSwitchTo(old);
+	}
+
+	/* exit code 1: a launcher that was told to stop is restarted */
+	proc_exit(1);
+}
+
+/*
+ * One turn of the launcher: notice the worker's exit, start it when due.
+ */
+static void
+worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
+					 bool *missing_logged)
+{
+	pid_t		pid;
+
+	if (*handle != NULL)
+	{
+		if (GetBackgroundWorkerPid(*handle, &pid) != BGWH_STOPPED)
+			return;
+		pfree(*handle);
+		*handle = NULL;
+		*last_exit = GetCurrentTimestamp();
+	}
+
+	if (*last_exit != 0 &&
+		!TimestampDifferenceExceeds(*last_exit, GetCurrentTimestamp(),
+									INCIDENT_WORKER_RESTART_SECONDS * 1000))
+	{
+		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "restarting");
+		return;
+	}
+
+	if (!worker_database_exists())
+	{
+		if (!*missing_logged)
+			ereport(LOG,
+					(errmsg("pg_incident launcher: database \"%s\" does not exist; waiting",
+							incident_worker_database),
+					 errhint("Create the database, or set pg_incident.database and restart the server.")));
+		*missing_logged = true;
+		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "waiting for the database");
+		pgstat_report_activity(STATE_IDLE, "waiting for the database");
+		return;
+	}
+	*missing_logged = false;
+
+	*handle = worker_launch();
+	if (*handle == NULL)
+	{
+		/* no free background worker slot: retry after the restart time */
+		*last_exit = GetCurrentTimestamp();
+		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "no free worker slot");
+		return;
+	}
+	/* the start, and later the exit, of the worker set our latch */
+	incident_worker_state_set(WORKER_ROLE_LAUNCHER, "running");
+	pgstat_report_activity(STATE_IDLE, "watching the database worker");
+}
+
+/*
+ * Whether pg_incident.database exists, in a short read-only transaction.
+ * Connected to no database, the launcher can read only shared catalogs
+ * that need no index of its own: a heap scan of pg_database, as the
+ * autovacuum launcher does.
+ */
+static bool
+worker_database_exists(void)
+{
+	bool		exists = false;
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "looking for the database");
+	PushActiveSnapshot(GetTransactionSnapshot());
+
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (strcmp(NameStr(db->datname), incident_worker_database) == 0)
+		{
+			exists = true;
+			break;
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	return exists;
+}
+
+/*
+ * Start the database worker; NULL if there is no free worker slot (logged).
+ */
+static BackgroundWorkerHandle *
+worker_launch(void)
+{
+	BackgroundWorker worker;
+	BackgroundWorkerHandle *handle = NULL;
+	MemoryContext old;
+	bool		ok;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_ConsistentState;
+	worker.bgw_restart_time = BGW_NEVER_RESTART;
+	strlcpy(worker.bgw_library_name, "pg_incident", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, "incident_worker_main", BGW_MAXLEN);
+	strlcpy(worker.bgw_name, "pg_incident worker", BGW_MAXLEN);
+	strlcpy(worker.bgw_type, "pg_incident worker", BGW_MAXLEN);
+	worker.bgw_main_arg = (Datum) 0;
+	worker.bgw_notify_pid = MyProcPid;
+
+	/* the handle lives beyond the turn's memory context */
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	ok = RegisterDynamicBackgroundWorker(&worker, &handle);
+	MemoryContextSwitchTo(old);
+	if (!ok)
+	{
+		ereport(WARNING,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("pg_incident launcher: could not start the database worker"),
+				 errdetail("All background worker slots are in use."),
+				 errhint("Raise max_worker_processes; the launcher tries again in %d seconds.",
+						 INCIDENT_WORKER_RESTART_SECONDS)));
+		return NULL;
+	}
+	return handle;
+}
+
+/*
+ * When the launcher exits, the database worker goes too, so that a new
+ * launcher never starts a second one.
+ */
+static void
+worker_launcher_exit(int code, Datum arg)
+{
+	if (worker_launcher_handle != NULL)
+		TerminateBackgroundWorker(worker_launcher_handle);
+}
+
+/* ---------------------------------------------------------------------
+ * The database worker
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Main of the database worker.
+ */
+void
+incident_worker_main(Datum arg)
+{
+	WorkerMode	mode = WORKER_MODE_STARTING;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	BackgroundWorkerUnblockSignals();
+
+	BackgroundWorkerInitializeConnection(incident_worker_database, NULL, 0);
+	if (!incident_worker_state_start(WORKER_ROLE_DATABASE, incident_worker_database))
+	{
+		ereport(LOG, (errmsg("pg_incident worker: another worker is running; exiting")));
+		proc_exit(0);
+	}
+	ereport(LOG,
+			(errmsg("pg_incident worker: started in database \"%s\"", incident_worker_database)));
+
+	worker_turn_context = AllocSetContextCreate(TopMemoryContext, "pg_incident worker turn",
+												ALLOCSET_DEFAULT_SIZES);
+
+	while (!ShutdownRequestPending)
+	{
+		MemoryContext old;
+		long		timeout;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		MemoryContextReset(worker_turn_context);
+		old = MemoryContextSwitchTo(worker_turn_context);
+		timeout = worker_turn(&mode);
+		incident_worker_state_loop();
+
+		/*
+		 * Here the HTTP engine's WorkerWaitSource will join the wait, so
+		 * that a finished request wakes the worker at once.
+		 */
+		incident_worker_wait(MyLatch, timeout, NULL);
+		MemoryContextSwitchTo(old);
+	}
+
+	/* the launcher decides whether to start the worker again */
+	proc_exit(0);
+}
+
+/*
+ * Log a change of what the worker does, once, and show the new state.
+ */
+static void
+worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state)
+{
+	if (*mode != next)
+	{
+		switch (next)
+		{
+			case WORKER_MODE_DISABLED:
+				ereport(LOG, (errmsg("pg_incident worker: disabled by pg_incident.enabled; waiting")));
+				break;
+			case WORKER_MODE_STANDBY:
+				ereport(LOG, (errmsg("pg_incident worker: the server is a standby; waiting for promotion")));
+				break;
+			case WORKER_MODE_NO_EXTENSION:
+				ereport(LOG,
+						(errmsg("pg_incident worker: extension pg_incident is not installed in database \"%s\"; waiting",
+								incident_worker_database)));
+				break;
+			case WORKER_MODE_WORKING:
+				ereport(LOG,
+						(errmsg("pg_incident worker: working in database \"%s\"",
+								incident_worker_database)));
+				break;
+			case WORKER_MODE_STARTING:
+				break;
+		}
+		*mode = next;
+	}
+	incident_worker_state_set(WORKER_ROLE_DATABASE, state);
+	pgstat_report_activity(STATE_IDLE, state);
+}
+
+/*
+ * One turn of the database worker; returns how long to wait, in ms.
+ */
+static long
+worker_turn(WorkerMode *mode)
+{
+	bool		installed = false;
+
+	if (!incident_worker_enabled)
+	{
+		worker_set_mode(mode, WORKER_MODE_DISABLED, "disabled");
+		return incident_worker_naptime;
+	}
+
+	if (RecoveryInProgress())
+	{
+		worker_set_mode(mode, WORKER_MODE_STANDBY, "idle on a standby");
+		return incident_worker_naptime;
+	}
+
+	if (!worker_run_phase("checking for the extension", worker_phase_check_extension, &installed))
+		return INCIDENT_WORKER_RECHECK_MS;
+	if (!installed)
+	{
+		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
+		return Max(incident_worker_naptime, INCIDENT_WORKER_RECHECK_MS);
+	}
+	if (*mode != WORKER_MODE_WORKING)
+		worker_set_mode(mode, WORKER_MODE_WORKING, "idle");
+
+	/*
+	 * The phases of a turn, each in its own transaction; a failed phase does
+	 * not stop the ones after it.
+	 */
+	worker_run_phase("claiming due work", worker_phase_claim, NULL);
+	worker_run_phase("submitting HTTP requests", worker_phase_submit, NULL);
+	worker_run_phase("harvesting results", worker_phase_harvest, NULL);
+	worker_run_phase("writing results", worker_phase_write, NULL);
+	/* later: "delivering notifications" (outbox.c) */
+
+	incident_worker_state_set(WORKER_ROLE_DATABASE, "idle");
+	pgstat_report_activity(STATE_IDLE, "idle");
+	return incident_worker_naptime;
+}
+
+/*
+ * Run one phase in its own transaction, with a snapshot and SPI
+ * available; an error is logged and counted, the transaction aborted, and
+ * false returned.
+ */
+static bool
+worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ErrorContextCallback errcallback;
+	volatile bool ok = true;
+
+	incident_worker_state_activity(name);
+	pgstat_report_activity(STATE_RUNNING, name);
+
+	PG_TRY();
+	{
+		errcallback.callback = worker_phase_context;
+		errcallback.arg = (void *) name;
+		errcallback.previous = error_context_stack;
+		error_context_stack = &errcallback;
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+
+		/* a test hook: pg_incident.worker_fail_phase names a phase to fail */
+		if (incident_worker_fail_phase != NULL && incident_worker_fail_phase[0] != '\0' &&
+			strcmp(incident_worker_fail_phase, name) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("phase \"%s\" failed as pg_incident.worker_fail_phase asks", name)));
+
+		fn(arg);
+
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		error_context_stack = errcallback.previous;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		error_context_stack = errcallback.previous;
+		HOLD_INTERRUPTS();
+		/* log it (with the phase as CONTEXT) before leaving the error state */
+		EmitErrorReport();
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortOutOfAnyTransaction();
+		incident_worker_state_error(edata->message);
+		FreeErrorData(edata);
+		RESUME_INTERRUPTS();
+		ok = false;
+	}
+	PG_END_TRY();
+
+	/* the transaction's end left us in TopMemoryContext */
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);
+	return ok;
+}
+
+/*
+ * Error context of a phase: which phase failed.
+ */
+static void
+worker_phase_context(void *arg)
+{
+	errcontext("pg_incident worker phase \"%s\"", (const char *) arg);
+}
+
+/*
+ * Phase: whether pg_incident is installed in this database (a cheap
+ * catalog lookup).
+ */
+static void
+worker_phase_check_extension(void *arg)
+{
+	*(bool *) arg = OidIsValid(get_extension_oid("pg_incident", true));
+}
+
+/*
+ * Phase: claim the probes that are due (probe.c, to come).
+ */
+static void
+worker_phase_claim(void *arg)
+{
+}
+
+/*
+ * Phase: hand the claimed HTTP probes to the HTTP engine (http.c, to come);
+ * SQL probes run here, each in a subtransaction.
+ */
+static void
+worker_phase_submit(void *arg)
+{
+}
+
+/*
+ * Phase: collect the requests the HTTP engine finished (to come).
+ */
+static void
+worker_phase_harvest(void *arg)
+{
+}
+
+/*
+ * Phase: record the results, apply hysteresis and declare, update or
+ * resolve incidents through the SQL lifecycle functions (to come).
+ */
+static void
+worker_phase_write(void *arg)
+{
+}

@@ -1,0 +1,290 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker_state.c
+ *		The status of pg_incident's worker processes in shared memory, and
+ *		incident__worker_state(), the SQL function that reads it.
+ *
+ * The launcher and the database worker (worker.c) each own one slot: its
+ * pid, when it started, its state ("waiting for the database", "waiting
+ * for the extension", "idle on a standby", "disabled", "idle"), what it
+ * did last and when, how many turns it made, how many phases failed and
+ * the last error. A slot is written only by its process, under a
+ * spinlock, and cleared when that process exits. The space is requested
+ * only when the library is preloaded; without it the function returns no
+ * row.
+ *
+ * incident__worker_state() returns one row: the database worker's slot
+ * when that process is running, else the launcher's (so that "waiting for
+ * the database" shows, with the launcher's pid and turns), else a row with
+ * state "stopped".
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "worker.h"
+
+#define WORKER_STATE_LEN 64
+#define WORKER_ACTIVITY_LEN 128
+#define WORKER_ERROR_LEN 512
+
+/* one process's status */
+typedef struct WorkerSlot
+{
+	pid_t		pid;			/* 0 when the process is not running */
+	TimestampTz started_at;
+	char		database[NAMEDATALEN];
+	char		state[WORKER_STATE_LEN];
+	char		activity[WORKER_ACTIVITY_LEN];
+	TimestampTz activity_at;
+	int64		loops;
+	int64		errors;
+	char		last_error[WORKER_ERROR_LEN];
+	TimestampTz last_error_at;
+} WorkerSlot;
+
+typedef struct WorkerShared
+{
+	slock_t		mutex;
+	WorkerSlot	slots[2];		/* indexed by WorkerRole */
+} WorkerShared;
+
+static WorkerShared *worker_shared = NULL;
+static WorkerSlot *worker_my_slot = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type worker_prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type worker_prev_shmem_startup_hook = NULL;
+
+static void worker_state_shmem_request(void);
+static void worker_state_shmem_startup(void);
+static void worker_state_exit(int code, Datum arg);
+
+PG_FUNCTION_INFO_V1(incident__worker_state);
+
+/*
+ * Ask for the shared status at server start (from _PG_init while preloaded).
+ */
+void
+incident_worker_state_init(void)
+{
+#if PG_VERSION_NUM >= 150000
+	worker_prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = worker_state_shmem_request;
+#else
+	worker_state_shmem_request();
+#endif
+	worker_prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = worker_state_shmem_startup;
+}
+
+/*
+ * Request the space of the shared status.
+ */
+static void
+worker_state_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (worker_prev_shmem_request_hook)
+		worker_prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MAXALIGN(sizeof(WorkerShared)));
+}
+
+/*
+ * Create or attach to the shared status.
+ */
+static void
+worker_state_shmem_startup(void)
+{
+	bool		found;
+
+	if (worker_prev_shmem_startup_hook)
+		worker_prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	worker_shared = ShmemInitStruct("pg_incident worker state", sizeof(WorkerShared), &found);
+	if (!found)
+	{
+		memset(worker_shared, 0, sizeof(WorkerShared));
+		SpinLockInit(&worker_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Take the slot of this process's role; it is cleared when the process
+ * exits. False if another live process holds it (a database worker whose
+ * launcher was restarted before it had exited), which then goes on alone.
+ */
+bool
+incident_worker_state_start(WorkerRole role, const char *database)
+{
+	WorkerSlot *slot;
+	pid_t		holder;
+
+	if (worker_shared == NULL)
+		return true;
+	slot = &worker_shared->slots[role];
+	SpinLockAcquire(&worker_shared->mutex);
+	holder = slot->pid;
+	if (holder != 0 && holder != MyProcPid && kill(holder, 0) == 0)
+	{
+		SpinLockRelease(&worker_shared->mutex);
+		return false;
+	}
+	memset(slot, 0, sizeof(WorkerSlot));
+	slot->pid = MyProcPid;
+	slot->started_at = GetCurrentTimestamp();
+	strlcpy(slot->database, database ? database : "", NAMEDATALEN);
+	strlcpy(slot->state, "starting", WORKER_STATE_LEN);
+	SpinLockRelease(&worker_shared->mutex);
+	worker_my_slot = slot;
+	on_shmem_exit(worker_state_exit, (Datum) 0);
+	return true;
+}
+
+/*
+ * Clear this process's slot.
+ */
+static void
+worker_state_exit(int code, Datum arg)
+{
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	if (worker_my_slot->pid == MyProcPid)
+		worker_my_slot->pid = 0;
+	SpinLockRelease(&worker_shared->mutex);
+	worker_my_slot = NULL;
+}
+
+/*
+ * Record the state of this process; role says which slot when the process
+ * has not taken one (it has, after incident_worker_state_start).
+ */
+void
+incident_worker_state_set(WorkerRole role, const char *state)
+{
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	strlcpy(worker_my_slot->state, state, WORKER_STATE_LEN);
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * Record what this process just did.
+ */
+void
+incident_worker_state_activity(const char *activity)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	strlcpy(worker_my_slot->activity, activity, WORKER_ACTIVITY_LEN);
+	worker_my_slot->activity_at = now;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * Count one turn of the loop.
+ */
+void
+incident_worker_state_loop(void)
+{
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_my_slot->loops++;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * Count a failed phase and keep its error message.
+ */
+void
+incident_worker_state_error(const char *message)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_my_slot->errors++;
+	strlcpy(worker_my_slot->last_error, message ? message : "", WORKER_ERROR_LEN);
+	worker_my_slot->last_error_at = now;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * incident__worker_state() returns the status of the worker: one row, or
+ * none when the library is not preloaded.
+ */
+Datum
+incident__worker_state(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	WorkerSlot	slot;
+	WorkerSlot	launcher;
+	Datum		values[10];
+	bool		nulls[10];
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (worker_shared == NULL)
+		PG_RETURN_VOID();
+
+	SpinLockAcquire(&worker_shared->mutex);
+	slot = worker_shared->slots[WORKER_ROLE_DATABASE];
+	launcher = worker_shared->slots[WORKER_ROLE_LAUNCHER];
+	SpinLockRelease(&worker_shared->mutex);
+
+	if (slot.pid == 0)
+	{
+		if (launcher.pid != 0)
+			slot = launcher;	/* what the launcher waits for */
+		else
+		{
+			strlcpy(slot.state, "stopped", WORKER_STATE_LEN);
+			slot.started_at = 0;
+		}
+	}
+
+	memset(nulls, 0, sizeof(nulls));
+	values[0] = Int32GetDatum(slot.pid);
+	nulls[0] = slot.pid == 0;
+	values[1] = TimestampTzGetDatum(slot.started_at);
+	nulls[1] = slot.started_at == 0;
+	values[2] = CStringGetTextDatum(slot.state);
+	values[3] = CStringGetTextDatum(slot.database[0] ? slot.database : incident_worker_database);
+	values[4] = CStringGetTextDatum(slot.activity);
+	nulls[4] = slot.activity[0] == '\0';
+	values[5] = TimestampTzGetDatum(slot.activity_at);
+	nulls[5] = slot.activity_at == 0;
+	values[6] = Int64GetDatum(slot.loops);
+	values[7] = Int64GetDatum(slot.errors);
+	values[8] = CStringGetTextDatum(slot.last_error);
+	nulls[8] = slot.last_error[0] == '\0';
+	values[9] = TimestampTzGetDatum(slot.last_error_at);
+	nulls[9] = slot.last_error_at == 0;
+
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	PG_RETURN_VOID();
+}
