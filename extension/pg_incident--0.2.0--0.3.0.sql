@@ -2128,6 +2128,51 @@ GRANT INSERT, UPDATE, DELETE ON @extschema@.incident_maintenance TO incident_adm
 GRANT USAGE ON SEQUENCE @extschema@.incident_maintenance_id_seq TO incident_admin;
 
 ------------------------------------------------------------------------------
+-- The worker's status (60_worker.sql), new in 0.3.0
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident__worker_state(OUT pid int, OUT started_at timestamptz, OUT state text,
+                                                   OUT database text, OUT last_activity text,
+                                                   OUT last_activity_at timestamptz, OUT loops bigint,
+                                                   OUT errors bigint, OUT last_error text,
+                                                   OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'incident__worker_state'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.incident__worker_state() IS
+'Internal: the background worker''s status from shared memory: the database worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded.';
+
+CREATE VIEW @extschema@.incident_worker_status AS
+SELECT w.pid,
+       w.started_at,
+       w.state,
+       w.database,
+       w.last_activity,
+       w.last_activity_at,
+       w.loops,
+       w.errors,
+       w.last_error,
+       w.last_error_at,
+       (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
+          JOIN @extschema@.incident_probe p ON p.id = s.probe_id
+         WHERE p.enabled AND s.claimed_at IS NULL AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
+       (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
+         WHERE s.claimed_at IS NOT NULL) AS checks_in_flight,
+       (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_result r
+         WHERE NOT r.ok AND r.at > pg_catalog.clock_timestamp() - interval '1 hour') AS failed_checks_1h
+  FROM @extschema@.incident__worker_state() AS w;
+
+COMMENT ON VIEW @extschema@.incident_worker_status IS
+'The background worker: its process, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes due now, the checks in flight and the failed checks of the last hour. Empty when pg_incident is not preloaded.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks the worker has claimed and not yet recorded.';
+
+GRANT SELECT ON @extschema@.incident_worker_status TO incident_viewer;
+-- the view reads the worker's status through it
+GRANT EXECUTE ON FUNCTION @extschema@.incident__worker_state() TO incident_viewer;
+
+------------------------------------------------------------------------------
 -- Last: nothing is callable by PUBLIC (99_finish.sql)
 ------------------------------------------------------------------------------
 
