@@ -1,0 +1,133 @@
+/*-------------------------------------------------------------------------
+ *
+ * http.h
+ *		One libcurl multi engine per process (src/worker/http.c).
+ *
+ * A process creates one HttpEngine and keeps it for its life. It submits
+ * requests up to the engine's concurrency cap, waits on its latch and on
+ * curl's sockets in one WaitEventSet, and hands the readiness back:
+ *
+ *		set = CreateWaitEventSet(..., http_engine_max_sockets(e) + 2);
+ *		add the latch and postmaster death;
+ *		timeout = http_engine_prepare_wait(e, set);
+ *		n = WaitEventSetWait(set, timeout, events, ...);
+ *		for each socket event: http_engine_socket_ready(e, fd, r, w);
+ *		http_engine_timeout(e);
+ *		FreeWaitEventSet(set);
+ *		while (http_engine_next_result(e, &res)) { ...; http_result_free(&res); }
+ *
+ * The engine knows nothing of incidents: it fetches URLs (http and https
+ * only) and reports how each fetch went. Judging the status code or the
+ * body is the caller's business. Nothing here uses SPI or palloc: the engine
+ * lives in malloc'ed memory, and curl's callbacks never raise errors. The
+ * functions that may raise one (out of the callbacks) say so.
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef PG_INCIDENT_HTTP_H
+#define PG_INCIDENT_HTTP_H
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+
+/* bytes of a response body that a result keeps, at most */
+#define HTTP_BODY_KEEP_MAX	(64 * 1024)
+
+/* size of a result's error text, NUL included (curl's CURL_ERROR_SIZE) */
+#define HTTP_ERROR_SIZE		256
+
+typedef enum HttpMethod
+{
+	HTTP_METHOD_GET,
+	HTTP_METHOD_HEAD,
+	HTTP_METHOD_POST
+} HttpMethod;
+
+/* how a fetch ended; HTTP_OK whatever the status code */
+typedef enum HttpFailure
+{
+	HTTP_OK,
+	HTTP_FAIL_DNS,				/* the host name did not resolve */
+	HTTP_FAIL_CONNECT,			/* no TCP connection (refused, unreachable) */
+	HTTP_FAIL_TLS,				/* handshake or certificate verification */
+	HTTP_FAIL_TIMEOUT,			/* connect_timeout_ms or timeout_ms passed */
+	HTTP_FAIL_TOO_LARGE,		/* the body exceeded max_bytes */
+	HTTP_FAIL_PROTOCOL,			/* a scheme other than http or https */
+	HTTP_FAIL_REDIRECTS,		/* more than max_redirects redirects */
+	HTTP_FAIL_OTHER
+} HttpFailure;
+
+/*
+ * A request. The engine copies everything it needs at submission; the
+ * caller may free the request as soon as http_engine_submit returns. Start
+ * from http_request_init(), which sets the defaults.
+ */
+typedef struct HttpRequest
+{
+	int64		id;				/* the caller's; echoed in the result */
+	const char *url;
+	HttpMethod	method;
+	const char *body;			/* POST body, or NULL */
+	size_t		body_len;
+	const char *const *headers; /* "Name: value" each, or NULL */
+	int			nheaders;
+	int			connect_timeout_ms; /* > 0 */
+	int			timeout_ms;		/* > 0, whole transfer */
+	int64		max_bytes;		/* cap on the body read; 0 = no body at all */
+	int			max_redirects;	/* redirects followed; 0 = none */
+	bool		verify_tls;		/* check the peer's certificate and name */
+	const char *user_agent;		/* NULL for HTTP_DEFAULT_USER_AGENT */
+} HttpRequest;
+
+#define HTTP_DEFAULT_USER_AGENT "pg_incident"
+
+/* what became of a request; owns body and final_url until http_result_free */
+typedef struct HttpResult
+{
+	int64		id;
+	HttpFailure failure;
+	int			curl_code;		/* CURLcode, for logs; 0 when ok */
+	long		status;			/* HTTP status of the last response, 0 if none */
+	char	   *final_url;		/* after redirects; NULL if unknown */
+	double		namelookup_ms;	/* from the start of the transfer to ... */
+	double		connect_ms;
+	double		appconnect_ms;	/* 0 for plain http */
+	double		starttransfer_ms;
+	double		total_ms;
+	char		error[HTTP_ERROR_SIZE]; /* "" when ok */
+	char	   *body;			/* the first body_kept bytes, NUL-terminated, or NULL */
+	size_t		body_kept;
+	int64		body_bytes;		/* body bytes received, kept or not */
+	TimestampTz started_at;		/* submission */
+	TimestampTz finished_at;	/* completion seen by the engine */
+} HttpResult;
+
+typedef struct HttpEngine HttpEngine;
+
+extern void http_request_init(HttpRequest *req);
+extern const char *http_failure_name(HttpFailure failure);
+
+/* NULL when out of memory or curl cannot start; never raises an error */
+extern HttpEngine *http_engine_create(int max_concurrent);
+extern void http_engine_destroy(HttpEngine *engine);
+
+/* false when the engine is full; a refused URL is accepted and fails at once */
+extern bool http_engine_submit(HttpEngine *engine, const HttpRequest *req);
+extern int	http_engine_in_flight(HttpEngine *engine);
+extern int	http_engine_capacity_left(HttpEngine *engine);
+extern bool http_engine_idle(HttpEngine *engine);
+
+/* the waiting; http_engine_prepare_wait may raise an error (AddWaitEventToSet) */
+extern int	http_engine_max_sockets(HttpEngine *engine);
+extern long http_engine_prepare_wait(HttpEngine *engine, WaitEventSet *set);
+extern void http_engine_socket_ready(HttpEngine *engine, pgsocket fd,
+									 bool readable, bool writable);
+extern void http_engine_timeout(HttpEngine *engine);
+
+/* completed requests, in the order they completed */
+extern bool http_engine_next_result(HttpEngine *engine, HttpResult *out);
+extern void http_result_free(HttpResult *result);
+
+#endif							/* PG_INCIDENT_HTTP_H */
