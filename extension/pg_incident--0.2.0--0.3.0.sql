@@ -2156,7 +2156,8 @@ SELECT w.pid,
        w.last_error_at,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
           JOIN @extschema@.incident_probe p ON p.id = s.probe_id
-         WHERE p.enabled AND s.claimed_at IS NULL AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
+         WHERE p.enabled AND p.kind = 'http' AND s.claimed_at IS NULL
+           AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
          WHERE s.claimed_at IS NOT NULL) AS checks_in_flight,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_result r
@@ -2165,7 +2166,7 @@ SELECT w.pid,
 
 COMMENT ON VIEW @extschema@.incident_worker_status IS
 'The background worker: its process, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes due now, the checks in flight and the failed checks of the last hour. Empty when pg_incident is not preloaded.';
-COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled HTTP probes whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running. (The worker does not run SQL probes yet.)';
 COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks the worker has claimed and not yet recorded.';
 
 GRANT SELECT ON @extschema@.incident_worker_status TO incident_viewer;

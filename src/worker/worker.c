@@ -69,6 +69,8 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "http.h"
+#include "probe.h"
 #include "worker.h"
 
 /* a phase of a turn; runs inside its own transaction with a snapshot */
@@ -96,13 +98,23 @@ static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state
 static bool worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg);
 static void worker_phase_context(void *arg);
 static void worker_phase_check_extension(void *arg);
+static void worker_phase_release_claims(void *arg);
+static void worker_phase_record(void *arg);
 static void worker_phase_claim(void *arg);
-static void worker_phase_submit(void *arg);
-static void worker_phase_harvest(void *arg);
-static void worker_phase_write(void *arg);
+static void worker_phase_next_due(void *arg);
+static int	worker_http_max_sockets(void *arg);
+static long worker_http_prepare(void *arg, WaitEventSet *set);
+static void worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable);
+static void worker_http_timeout(void *arg);
 
 /* the launcher's handle of the database worker, for its exit callback */
 static BackgroundWorkerHandle *worker_launcher_handle = NULL;
+
+/* the one HTTP engine of this process, and the wait source it makes */
+static HttpEngine *worker_http = NULL;
+static WorkerWaitSource worker_http_source = {
+	worker_http_max_sockets, worker_http_prepare, worker_http_ready, worker_http_timeout, NULL
+};
 
 /* the memory context of the phase that is running, for errors */
 static MemoryContext worker_turn_context = NULL;
@@ -422,6 +434,11 @@ incident_worker_main(Datum arg)
 
 	worker_turn_context = AllocSetContextCreate(TopMemoryContext, "pg_incident worker turn",
 												ALLOCSET_DEFAULT_SIZES);
+	worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
+	if (worker_http == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("pg_incident worker: could not start the HTTP engine")));
 
 	while (!ShutdownRequestPending)
 	{
@@ -440,11 +457,8 @@ incident_worker_main(Datum arg)
 		timeout = worker_turn(&mode);
 		incident_worker_state_loop();
 
-		/*
-		 * Here the HTTP engine's WorkerWaitSource will join the wait, so
-		 * that a finished request wakes the worker at once.
-		 */
-		incident_worker_wait(MyLatch, timeout, NULL);
+		/* curl's sockets join the wait: a finished request wakes the worker */
+		incident_worker_wait(MyLatch, timeout, &worker_http_source);
 		MemoryContextSwitchTo(old);
 	}
 
@@ -494,6 +508,7 @@ static long
 worker_turn(WorkerMode *mode)
 {
 	bool		installed = false;
+	long		next_due;
 
 	if (!incident_worker_enabled)
 	{
@@ -511,25 +526,32 @@ worker_turn(WorkerMode *mode)
 		return INCIDENT_WORKER_RECHECK_MS;
 	if (!installed)
 	{
+		probe_discard_results(worker_http);
 		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
 		return Max(incident_worker_naptime, INCIDENT_WORKER_RECHECK_MS);
 	}
 	if (*mode != WORKER_MODE_WORKING)
+	{
+		/* a check left in flight by a crashed predecessor counts as not done */
+		if (http_engine_in_flight(worker_http) == 0)
+			worker_run_phase("releasing claims", worker_phase_release_claims, NULL);
 		worker_set_mode(mode, WORKER_MODE_WORKING, "idle");
+	}
 
 	/*
 	 * The phases of a turn, each in its own transaction; a failed phase does
-	 * not stop the ones after it.
+	 * not stop the ones after it. None waits on the network: the HTTP engine
+	 * runs the requests during the wait between turns.
 	 */
-	worker_run_phase("claiming due work", worker_phase_claim, NULL);
-	worker_run_phase("submitting HTTP requests", worker_phase_submit, NULL);
-	worker_run_phase("harvesting results", worker_phase_harvest, NULL);
-	worker_run_phase("writing results", worker_phase_write, NULL);
+	worker_run_phase("recording results", worker_phase_record, NULL);
+	worker_run_phase("claiming due probes", worker_phase_claim, NULL);
+	next_due = -1;
+	worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
 	/* later: "delivering notifications" (outbox.c) */
 
 	incident_worker_state_set(WORKER_ROLE_DATABASE, "idle");
 	pgstat_report_activity(STATE_IDLE, "idle");
-	return incident_worker_naptime;
+	return next_due >= 0 ? Min((long) incident_worker_naptime, next_due) : incident_worker_naptime;
 }
 
 /*
@@ -565,10 +587,14 @@ worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("phase \"%s\" failed as pg_incident.worker_fail_phase asks", name)));
 
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "could not connect to SPI");
 		fn(arg);
+		SPI_finish();
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		pgstat_report_stat(false);
 		error_context_stack = errcallback.previous;
 	}
 	PG_CATCH();
@@ -616,35 +642,64 @@ worker_phase_check_extension(void *arg)
 }
 
 /*
- * Phase: claim the probes that are due (probe.c, to come).
+ * Phase: clear the claims of checks that no process has in flight.
+ */
+static void
+worker_phase_release_claims(void *arg)
+{
+	probe_release_claims();
+}
+
+/*
+ * Phase: record the results the HTTP engine finished (probe.c judges them,
+ * incident__probe_record decides what they mean).
+ */
+static void
+worker_phase_record(void *arg)
+{
+	probe_record_results(worker_http);
+}
+
+/*
+ * Phase: claim the due HTTP probes, as many as the engine has room for, and
+ * hand them to it.
  */
 static void
 worker_phase_claim(void *arg)
 {
+	probe_claim_http(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes);
 }
 
 /*
- * Phase: hand the claimed HTTP probes to the HTTP engine (http.c, to come);
- * SQL probes run here, each in a subtransaction.
+ * Phase: in how many ms the next HTTP probe is due.
  */
 static void
-worker_phase_submit(void *arg)
+worker_phase_next_due(void *arg)
 {
+	*(long *) arg = probe_next_due_ms();
 }
 
-/*
- * Phase: collect the requests the HTTP engine finished (to come).
- */
-static void
-worker_phase_harvest(void *arg)
+/* the HTTP engine as a source of the worker's wait */
+static int
+worker_http_max_sockets(void *arg)
 {
+	return http_engine_max_sockets(worker_http);
 }
 
-/*
- * Phase: record the results, apply hysteresis and declare, update or
- * resolve incidents through the SQL lifecycle functions (to come).
- */
-static void
-worker_phase_write(void *arg)
+static long
+worker_http_prepare(void *arg, WaitEventSet *set)
 {
+	return http_engine_prepare_wait(worker_http, set);
+}
+
+static void
+worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable)
+{
+	http_engine_socket_ready(worker_http, fd, readable, writable);
+}
+
+static void
+worker_http_timeout(void *arg)
+{
+	http_engine_timeout(worker_http);
 }

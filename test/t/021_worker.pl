@@ -120,8 +120,8 @@ $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
 ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
 	'after CREATE EXTENSION the worker is idle (working, no probes yet)');
 ok( $node->poll_query_until('postgres',
-		q{SELECT last_activity = 'writing results' FROM incident__worker_state()}),
-	'it runs the phases of a turn, up to the last ("writing results")');
+		q{SELECT last_activity = 'finding the next due probe' FROM incident__worker_state()}),
+	'it runs the phases of a turn, up to the last ("finding the next due probe")');
 like(log_since($offset), qr/LOG:  pg_incident worker: working in database "incidents"/, 'and said so in the log');
 
 $offset = -s $node->logfile;
@@ -138,18 +138,18 @@ is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'still no ERROR or FATAL in 
 
 # ---- a failing phase is logged and counted; the loop goes on ----
 $offset = -s $node->logfile;
-$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.worker_fail_phase = 'harvesting results'; SELECT pg_reload_conf()});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.worker_fail_phase = 'recording results'; SELECT pg_reload_conf()});
 ok($node->poll_query_until('postgres', q{SELECT errors >= 3 FROM incident__worker_state()}),
 	'a phase that fails is counted in errors');
 my $loops = worker_field($node, 'loops');
 wait_turns($node, 3);
 ok(worker_field($node, 'loops') >= $loops + 3, 'and the loop keeps turning');
 is( worker_field($node, q{state || ' / ' || last_error}),
-	'idle / phase "harvesting results" failed as pg_incident.worker_fail_phase asks',
+	'idle / phase "recording results" failed as pg_incident.worker_fail_phase asks',
 	'the state stays idle and last_error holds the message');
 like(
 	log_since($offset),
-	qr/ERROR:  phase "harvesting results" failed as pg_incident.worker_fail_phase asks\n.*CONTEXT:  pg_incident worker phase "harvesting results"/,
+	qr/ERROR:  phase "recording results" failed as pg_incident.worker_fail_phase asks\n.*CONTEXT:  pg_incident worker phase "recording results"/,
 	'the error is in the log with the phase as its context');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.worker_fail_phase; SELECT pg_reload_conf()});
 wait_turns($node, 3);    # the reload reaches the worker meanwhile

@@ -1,0 +1,159 @@
+# test/t/022_probes.pl: the worker runs HTTP probes against test/http_server.pl
+# and declares, records and resolves incidents through the SQL lifecycle.
+#
+# A preloaded cluster whose worker works in the database postgres; probes
+# every second against the test server on loopback:
+#  - a healthy endpoint stays up and declares nothing;
+#  - an endpoint answering 500 is down after `failures` checks and declares
+#    exactly one incident, whatever more checks come;
+#  - a hanging endpoint times out and delays no other probe;
+#  - redirects to file:// and redirect loops are refused by the engine;
+#  - pointing the failing probe at a healthy URL records the recovery and
+#    resolves the incident (resolve_on_recovery);
+#  - the worker terminated, and the whole server restarted with -m immediate,
+#    mid-probe: it comes back and carries on, declaring nothing twice.
+# Every wait polls with a deadline.
+
+use strict;
+use warnings;
+
+use FindBin;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+# ---- the test HTTP server ----
+pipe(my $server_out, my $server_in) or die "pipe: $!";
+my $server_pid = fork() // die "fork: $!";
+if ($server_pid == 0)
+{
+	close $server_out;
+	open(STDOUT, '>&', $server_in) or die "dup: $!";
+	exec($^X, "$FindBin::Bin/../http_server.pl") or die "exec: $!";
+}
+close $server_in;
+my $ports = <$server_out> // '';
+my ($port) = $ports =~ /^port=(\d+)/
+  or die "test/http_server.pl printed \"$ports\", not its port";
+END
+{
+	local $?;
+	if ($server_pid)
+	{
+		kill 'TERM', $server_pid;
+		waitpid($server_pid, 0);
+	}
+}
+my $base = "http://127.0.0.1:$port";
+
+my $node = PostgreSQL::Test::Cluster->new('probes');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'pg_incident'
+pg_incident.database = 'postgres'
+pg_incident.naptime = '200ms'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_incident');
+$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status})
+  or die 'the worker does not work';
+
+$node->safe_psql(
+	'postgres', qq{
+SELECT incident_probe_http('healthy', '$base/ok', every => '1 second', failures => 2);
+SELECT incident_probe_http('broken', '$base/500', every => '1 second', failures => 2, recoveries => 1,
+                           severity => 'P2', resolve_on_recovery => true);
+SELECT incident_probe_http('hanging', '$base/hang', every => '1 second', timeout => '2 seconds', failures => 1);
+SELECT incident_probe_http('to-file', '$base/redirect-file', every => '1 second', failures => 1);
+SELECT incident_probe_http('looping', '$base/redirect-loop', every => '1 second', failures => 1);
+});
+
+# ---- a failing endpoint declares one incident ----
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM incident WHERE title = 'broken is down'}),
+	'an endpoint answering 500 declares an incident');
+is( $node->safe_psql('postgres',
+		q{SELECT severity || ' ' || source || ' ' || (started_at < declared_at)::text FROM incident WHERE title = 'broken is down'}),
+	'P2 probe true', 'of the probe\'s severity, from the probe, its impact starting at the first failing check');
+is( $node->safe_psql('postgres',
+		q{SELECT message FROM incident_timeline WHERE kind = 'probe' AND message LIKE 'broken%' ORDER BY event_id LIMIT 1}),
+	'broken is down: status', 'the failing result is on the timeline');
+
+# ---- the hanging endpoint times out; the healthy one goes on meanwhile ----
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_failure = 'timeout' FROM incident_probe_status WHERE name = 'hanging'}),
+	'a hanging endpoint times out');
+my $checks = $node->safe_psql('postgres',
+	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'healthy'});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT sum(checks) >= $checks + 3 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
+            WHERE p.name = 'healthy'}),
+	'the healthy probe keeps its pace while the hanging one waits');
+is($node->safe_psql('postgres', q{SELECT state FROM incident_probe_status WHERE name = 'healthy'}),
+	'up', 'and stays up');
+
+# ---- the engine refuses what a probe must not follow ----
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_failure = 'protocol' FROM incident_probe_status WHERE name = 'to-file'}),
+	'a redirect to file:// is refused');
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_failure = 'redirects' FROM incident_probe_status WHERE name = 'looping'}),
+	'a redirect loop stops at the limit');
+
+# ---- more failing checks declare nothing more ----
+my $broken_checks = $node->safe_psql('postgres',
+	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
+            WHERE p.name = 'broken'}),
+	'the broken probe goes on being checked');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
+	'1', 'still one incident');
+
+# ---- the worker terminated mid-probe comes back and declares nothing twice ----
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status});
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok( $node->poll_query_until('postgres',
+		qq{SELECT pid <> $pid AND state = 'idle' FROM incident_worker_status}),
+	'a terminated worker comes back');
+$broken_checks = $node->safe_psql('postgres',
+	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
+            WHERE p.name = 'broken'}),
+	'and goes on checking');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
+	'1', 'without declaring again');
+
+# ---- an immediate restart mid-probe loses and doubles nothing ----
+$node->stop('immediate');
+$node->start;
+ok( $node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status}),
+	'after an immediate restart the worker works again');
+$broken_checks = $node->safe_psql('postgres',
+	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
+            WHERE p.name = 'broken'}),
+	'its probes run again (nothing stays claimed)');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
+	'1', 'and the incident is still the one');
+
+# ---- recovery: the probe pointed at a healthy URL resolves its incident ----
+$node->safe_psql('postgres',
+	qq{SELECT incident_probe_http('broken', '$base/ok', every => '1 second', failures => 2, recoveries => 1,
+                                  severity => 'P2', resolve_on_recovery => true)});
+ok( $node->poll_query_until('postgres', q{SELECT status = 'resolved' FROM incident WHERE title = 'broken is down'}),
+	'recovery resolves the incident');
+is( $node->safe_psql('postgres',
+		q{SELECT string_agg(message, ' / ' ORDER BY event_id) FROM incident_timeline
+           WHERE code = (SELECT code FROM incident WHERE title = 'broken is down') AND kind IN ('probe', 'resolved')}),
+	'broken is down: status / broken recovered / Probe broken recovered.',
+	'the timeline: down, recovered, resolved');
+
+# ---- the worker logged no error ----
+my $log = slurp_file($node->logfile);
+unlike($log, qr/pg_incident worker: could not record|ERROR:.*pg_incident worker phase/,
+	'no phase of the worker failed');
+
+$node->stop;
+done_testing();
