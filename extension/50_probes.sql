@@ -366,14 +366,20 @@ DECLARE
     code_ text;
     down_count int;
     joined boolean := false;
+    previous_failure text;
 BEGIN
     SELECT * INTO p FROM @extschema@.incident_probe x WHERE x.id = probe_id;
     IF p.id IS NULL THEN
         RETURN NULL;                    -- dropped while its check was in flight
     END IF;
     SELECT * INTO s FROM @extschema@.incident_probe_state x WHERE x.probe_id = p.id FOR UPDATE;
+    -- probes of one component decide about their shared incident one at a time
+    IF p.component IS NOT NULL THEN
+        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_incident probe component ' || p.component));
+    END IF;
     old_state := s.state;
-    slow := ok_ AND p.kind = 'http' AND latency > pg_catalog.date_part('epoch', p.degraded_after) * 1000;
+    slow := coalesce(ok_ AND p.kind = 'http' AND latency > pg_catalog.date_part('epoch', p.degraded_after) * 1000, false);
+    previous_failure := s.last_failure;
     IF slow THEN
         failure_ := 'slow';
     END IF;
@@ -497,9 +503,7 @@ BEGIN
                                           'error', pg_catalog.left(result ->> 'error', 200),
                                           'first_failure_at', s.first_failure_at),
             at_);
-    ELSIF inc.id IS NOT NULL AND NOT ok_ AND failure_ IS DISTINCT FROM
-          (SELECT r.failure FROM @extschema@.incident_probe_result r
-            WHERE r.probe_id = p.id AND r.id <> result_id AND NOT r.ok ORDER BY r.id DESC LIMIT 1) THEN
+    ELSIF inc.id IS NOT NULL AND NOT ok_ AND previous_failure IS NOT NULL AND failure_ IS DISTINCT FROM previous_failure THEN
         -- the failure changed while the incident is open: one event per change, not per check
         PERFORM @extschema@.incident__event(inc, 'probe', pg_catalog.format('probe:%s', p.name),
             pg_catalog.format('%s still failing: now %s', p.name, failure_),

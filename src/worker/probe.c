@@ -58,7 +58,7 @@ static const char *probe_schema(void);
 static ProbeExpect *probe_expect_enter(int64 probe_id);
 static void probe_expect_forget(int64 probe_id);
 static char *probe_judge(const HttpResult *res, const ProbeExpect *expect);
-static bool probe_record_one(int64 probe_id, const char *result_json);
+static bool probe_record_one(const char *schema, int64 probe_id, const char *result_json);
 
 /*
  * The extension's schema, quoted for a query; an error if it is not
@@ -71,12 +71,15 @@ probe_schema(void)
 	char	   *name = OidIsValid(nsp) ? get_namespace_name(nsp) : NULL;
 
 	if (name == NULL)
-		elog(ERROR, "extension pg_incident is not installed");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"pg_incident\" is not installed in this database")));
 	return quote_identifier(name);
 }
 
 /*
- * The hash of expectations, created on first use.
+ * Returns a cleared expectation entry for the probe, creating the hash on
+ * first use.
  */
 static ProbeExpect *
 probe_expect_enter(int64 probe_id)
@@ -165,11 +168,13 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 				 "       SELECT x.probe_id FROM %1$s.incident_probe_state x"
 				 "         JOIN %1$s.incident_probe y ON y.id OPERATOR(pg_catalog.=) x.probe_id"
 				 "        WHERE y.enabled AND y.kind OPERATOR(pg_catalog.=) 'http'"
-				 "          AND x.claimed_at IS NULL"
+				 "          AND (x.claimed_at IS NULL OR x.claimed_at OPERATOR(pg_catalog.<)"
+				 "               (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
+				 "                (y.timeout OPERATOR(pg_catalog.+) interval '1 minute')))"
 				 "          AND x.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
 				 "        ORDER BY x.next_run_at LIMIT %2$d FOR UPDATE OF x SKIP LOCKED))"
 				 " RETURNING p.id, p.url, p.method, p.headers, p.body,"
-				 "   (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::int4,"
+				 "   (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4,"
 				 "   p.verify_tls, p.expect_status, p.expect_body",
 				 schema, max);
 	ret = SPI_execute(q, false, 0);
@@ -191,8 +196,12 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 		const char **hs = NULL;
 		Datum		codes;
 		bool		codes_null;
+		char	   *want_body;
 
 		CHECK_FOR_INTERRUPTS();
+		/* a check of this probe still in flight here (a claim that did not commit) */
+		if (probe_expects && hash_search(probe_expects, &id, HASH_FIND, NULL) != NULL)
+			continue;
 		http_request_init(&req);
 		req.id = id;
 		req.url = SPI_getvalue(tup, desc, 2);
@@ -223,17 +232,16 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 		{
 			Datum	   *cd;
 			int			nc;
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
 			deconstruct_array(DatumGetArrayTypeP(codes), INT4OID, 4, true, TYPALIGN_INT, &cd, NULL, &nc);
-			expect->status = palloc(sizeof(int) * Max(nc, 1));
+			expect->status = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(nc, 1));
 			for (int c = 0; c < nc; c++)
 				expect->status[c] = DatumGetInt32(cd[c]);
 			expect->nstatus = nc;
-			MemoryContextSwitchTo(old);
 		}
-		if (SPI_getvalue(tup, desc, 9) != NULL)
-			expect->body = MemoryContextStrdup(TopMemoryContext, SPI_getvalue(tup, desc, 9));
+		want_body = SPI_getvalue(tup, desc, 9);
+		if (want_body != NULL)
+			expect->body = MemoryContextStrdup(TopMemoryContext, want_body);
 
 		if (!http_engine_submit(engine, &req))
 		{
@@ -241,7 +249,8 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 			char	   *r = psprintf("UPDATE %s.incident_probe_state SET claimed_at = NULL"
 									 " WHERE probe_id OPERATOR(pg_catalog.=) " INT64_FORMAT, schema, id);
 
-			SPI_execute(r, false, 0);
+			if (SPI_execute(r, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not release the claim of probe " INT64_FORMAT, id);
 			probe_expect_forget(id);
 			continue;
 		}
@@ -313,7 +322,7 @@ probe_judge(const HttpResult *res, const ProbeExpect *expect)
  * undo the others; false (and a WARNING) when it failed.
  */
 static bool
-probe_record_one(int64 probe_id, const char *result_json)
+probe_record_one(const char *schema, int64 probe_id, const char *result_json)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -325,8 +334,7 @@ probe_record_one(int64 probe_id, const char *result_json)
 	{
 		Oid			argtypes[2] = {INT8OID, TEXTOID};
 		Datum		args[2] = {Int64GetDatum(probe_id), CStringGetTextDatum(result_json)};
-		char	   *q = psprintf("SELECT %s.incident__probe_record($1, $2::pg_catalog.jsonb)",
-								 probe_schema());
+		char	   *q = psprintf("SELECT %s.incident__probe_record($1, $2::pg_catalog.jsonb)", schema);
 
 		if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not record the result of probe " INT64_FORMAT, probe_id);
@@ -344,10 +352,23 @@ probe_record_one(int64 probe_id, const char *result_json)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
+		/* a cancel or shutdown ends the phase, not just this result */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
 		ereport(WARNING,
-				(errmsg("pg_incident worker: could not record a result of probe " INT64_FORMAT ": %s",
-						probe_id, edata->message)));
+				(errmsg("pg_incident worker: could not record a result of probe " INT64_FORMAT, probe_id),
+				 errdetail("%s", edata->message)));
 		FreeErrorData(edata);
+		/* the probe runs again one interval later, not never */
+		{
+			char	   *r = psprintf("UPDATE %1$s.incident_probe_state s SET claimed_at = NULL,"
+									 " next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) p.every"
+									 "  FROM %1$s.incident_probe p WHERE p.id OPERATOR(pg_catalog.=) s.probe_id"
+									 "   AND s.probe_id OPERATOR(pg_catalog.=) %2$" INT64_MODIFIER "d", schema, probe_id);
+
+			if (SPI_execute(r, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "could not release the claim of probe " INT64_FORMAT, probe_id);
+		}
 		ok = false;
 	}
 	PG_END_TRY();
@@ -362,17 +383,25 @@ probe_record_results(HttpEngine *engine)
 {
 	HttpResult	res;
 	int			n = 0;
+	const char *schema = NULL;
 
-	while (http_engine_next_result(engine, &res))
+	for (;;)
 	{
 		ProbeExpect *expect = NULL;
 		char	   *json;
 
+		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
+		if (schema == NULL && http_engine_in_flight(engine) == 0 && http_engine_idle(engine))
+			break;
+		if (schema == NULL)
+			schema = probe_schema();
+		if (!http_engine_next_result(engine, &res))
+			break;
 		if (probe_expects)
 			expect = hash_search(probe_expects, &res.id, HASH_FIND, NULL);
 		json = probe_judge(&res, expect);
-		probe_record_one(res.id, json);
+		probe_record_one(schema, res.id, json);
 		probe_expect_forget(res.id);
 		http_result_free(&res);
 		pfree(json);
@@ -389,7 +418,7 @@ long
 probe_next_due_ms(void)
 {
 	char	   *q = psprintf("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(s.next_run_at)"
-							 " OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::int8"
+							 " OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
 							 "  FROM %1$s.incident_probe_state s JOIN %1$s.incident_probe p"
 							 "    ON p.id OPERATOR(pg_catalog.=) s.probe_id"
 							 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) 'http' AND s.claimed_at IS NULL",

@@ -547,6 +547,9 @@ worker_turn(WorkerMode *mode)
 	worker_run_phase("claiming due probes", worker_phase_claim, NULL);
 	next_due = -1;
 	worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
+	/* with every slot busy, only a finished request (or curl's timer) can help */
+	if (http_engine_capacity_left(worker_http) == 0)
+		next_due = -1;
 	/* later: "delivering notifications" (outbox.c) */
 
 	incident_worker_state_set(WORKER_ROLE_DATABASE, "idle");
@@ -679,25 +682,28 @@ worker_phase_next_due(void *arg)
 	*(long *) arg = probe_next_due_ms();
 }
 
-/* the HTTP engine as a source of the worker's wait */
+/* how many sockets the HTTP engine adds to the wait */
 static int
 worker_http_max_sockets(void *arg)
 {
 	return http_engine_max_sockets(worker_http);
 }
 
+/* add the HTTP engine's sockets to the wait; ms until curl's timer */
 static long
 worker_http_prepare(void *arg, WaitEventSet *set)
 {
 	return http_engine_prepare_wait(worker_http, set);
 }
 
+/* a socket of the HTTP engine is ready */
 static void
 worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable)
 {
 	http_engine_socket_ready(worker_http, fd, readable, writable);
 }
 
+/* curl's timer has passed */
 static void
 worker_http_timeout(void *arg)
 {
