@@ -68,6 +68,16 @@ SELECT incident_probe_http('to-file', '$base/redirect-file', every => '1 second'
 SELECT incident_probe_http('looping', '$base/redirect-loop', every => '1 second', failures => 1);
 });
 
+# checked_more(probe, n): waits until the probe has had n more checks; true if it has.
+sub checked_more
+{
+	my ($probe, $more) = @_;
+	my $count = "SELECT coalesce(sum(u.checks), 0) FROM incident_probe_rollup u"
+	  . " JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = '$probe'";
+	my $now = $node->safe_psql('postgres', $count);
+	return $node->poll_query_until('postgres', "SELECT ($count) >= $now + $more");
+}
+
 # ---- a failing endpoint declares one incident ----
 ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM incident WHERE title = 'broken is down'}),
 	'an endpoint answering 500 declares an incident');
@@ -82,11 +92,7 @@ is( $node->safe_psql('postgres',
 ok( $node->poll_query_until('postgres',
 		q{SELECT last_failure = 'timeout' FROM incident_probe_status WHERE name = 'hanging'}),
 	'a hanging endpoint times out');
-my $checks = $node->safe_psql('postgres',
-	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'healthy'});
-ok( $node->poll_query_until('postgres',
-		qq{SELECT sum(checks) >= $checks + 3 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
-            WHERE p.name = 'healthy'}),
+ok(checked_more('healthy', 3),
 	'the healthy probe keeps its pace while the hanging one waits');
 is($node->safe_psql('postgres', q{SELECT state FROM incident_probe_status WHERE name = 'healthy'}),
 	'up', 'and stays up');
@@ -100,11 +106,7 @@ ok( $node->poll_query_until('postgres',
 	'a redirect loop stops at the limit');
 
 # ---- more failing checks declare nothing more ----
-my $broken_checks = $node->safe_psql('postgres',
-	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
-ok( $node->poll_query_until('postgres',
-		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
-            WHERE p.name = 'broken'}),
+ok(checked_more('broken', 2),
 	'the broken probe goes on being checked');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
 	'1', 'still one incident');
@@ -115,11 +117,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok( $node->poll_query_until('postgres',
 		qq{SELECT pid <> $pid AND state = 'idle' FROM incident_worker_status}),
 	'a terminated worker comes back');
-$broken_checks = $node->safe_psql('postgres',
-	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
-ok( $node->poll_query_until('postgres',
-		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
-            WHERE p.name = 'broken'}),
+ok(checked_more('broken', 2),
 	'and goes on checking');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
 	'1', 'without declaring again');
@@ -129,11 +127,7 @@ $node->stop('immediate');
 $node->start;
 ok( $node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status}),
 	'after an immediate restart the worker works again');
-$broken_checks = $node->safe_psql('postgres',
-	q{SELECT sum(checks) FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'broken'});
-ok( $node->poll_query_until('postgres',
-		qq{SELECT sum(checks) >= $broken_checks + 2 FROM incident_probe_rollup u JOIN incident_probe p ON p.id = u.probe_id
-            WHERE p.name = 'broken'}),
+ok(checked_more('broken', 2),
 	'its probes run again (nothing stays claimed)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'broken is down'}),
 	'1', 'and the incident is still the one');
