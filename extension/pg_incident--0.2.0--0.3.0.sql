@@ -1603,13 +1603,15 @@ CREATE TABLE @extschema@.incident_probe_state (
     last_failure        text,
     incident_id         bigint REFERENCES @extschema@.incident,
     last_ok             boolean,
-    flips               timestamptz[] NOT NULL DEFAULT '{}'
+    flips               timestamptz[] NOT NULL DEFAULT '{}',
+    alerted             boolean NOT NULL DEFAULT false
 );
 
 COMMENT ON TABLE @extschema@.incident_probe_state IS
 'Where each probe stands, written by incident__probe_record(): its state, since when, its run of failures or successes, when it runs next (claimed_at while a check is in flight), and the open incident it declared or joined.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.claimed_at IS 'Set while the worker has a check of the probe in flight; a check claimed long ago (a crashed worker) counts as not done.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.flips IS 'Times of the checks of the last 30 minutes whose outcome (pass or fail) differed from the check before: 6 or more make the probe flapping, and 30 minutes without one end it.';
+COMMENT ON COLUMN @extschema@.incident_probe_state.alerted IS 'Whether the probe has alerted (declared or joined an incident) in its current run of failures: a run that began in a maintenance window alerts once the window ends, and a run whose incident a person resolved does not alert again.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.first_failure_at IS 'Time of the first failing check of the current run of failures: the impact start of the incident it declares.';
 
 CREATE TABLE @extschema@.incident_probe_result (
@@ -1968,8 +1970,10 @@ BEGIN
 
     -- going down or flapping: one incident per probe while it stays open (the
     -- probe's own, or its component's, or a new one), one event per change
-    IF new_state IN ('down', 'flapping') AND new_state IS DISTINCT FROM old_state
+    IF new_state IN ('down', 'flapping') AND (new_state IS DISTINCT FROM old_state OR NOT s.alerted)
        AND NOT @extschema@.incident__probe_in_maintenance(p, at_) THEN
+      IF NOT s.alerted THEN
+        s.alerted := true;
         IF s.incident_id IS NULL AND p.component IS NOT NULL THEN
             -- storms: a probe of a component with an open probe incident joins it
             SELECT i.* INTO inc FROM @extschema@.incident i
@@ -2001,6 +2005,8 @@ BEGIN
                  WHERE i.id = inc.id RETURNING * INTO inc;
             END IF;
         END IF;
+      END IF;
+      IF inc.id IS NOT NULL THEN
         PERFORM @extschema@.incident__event(inc, 'probe', pg_catalog.format('probe:%s', p.name),
             pg_catalog.format('%s is %s', p.name, new_state) || coalesce(': ' || failure_, ''),
             pg_catalog.jsonb_build_object('probe', p.name, 'change', new_state, 'failure', failure_,
@@ -2008,6 +2014,7 @@ BEGIN
                                           'error', pg_catalog.left(result ->> 'error', 200),
                                           'first_failure_at', s.first_failure_at),
             at_);
+      END IF;
     ELSIF inc.id IS NOT NULL AND NOT ok_ AND previous_failure IS NOT NULL AND failure_ IS DISTINCT FROM previous_failure THEN
         -- the failure changed while the incident is open: one event per change, not per check
         PERFORM @extschema@.incident__event(inc, 'probe', pg_catalog.format('probe:%s', p.name),
@@ -2028,11 +2035,16 @@ BEGIN
         END IF;
     END IF;
 
+    IF new_state IN ('up', 'degraded') THEN
+        s.alerted := false;             -- the run of failures is over
+    END IF;
+
     UPDATE @extschema@.incident_probe_state x
        SET state = s.state, since = s.since, next_run_at = s.next_run_at, claimed_at = NULL,
            consecutive_failures = s.consecutive_failures, consecutive_successes = s.consecutive_successes,
            first_failure_at = s.first_failure_at, last_result_id = s.last_result_id,
-           last_failure = s.last_failure, incident_id = s.incident_id, last_ok = s.last_ok, flips = s.flips
+           last_failure = s.last_failure, incident_id = s.incident_id, last_ok = s.last_ok, flips = s.flips,
+           alerted = s.alerted
      WHERE x.probe_id = p.id;
     RETURN s.state;
 END

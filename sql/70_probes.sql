@@ -90,6 +90,9 @@ SELECT pg_temp.check('invoices', 210, '{"ok": false, "failure": "connect"}');
 SELECT count(*) AS billing_incidents FROM incident WHERE component = 'billing';
 SELECT state, consecutive_failures FROM incident_probe_status WHERE name = 'invoices';
 SELECT count(*) AS kept_results FROM incident_probe_result r JOIN incident_probe p ON p.id = r.probe_id WHERE p.name = 'invoices';
+-- still down when the window ends: it alerts then
+SELECT pg_temp.check('invoices', 3610, '{"ok": false, "failure": "connect"}');
+SELECT title, started_at FROM incident WHERE component = 'billing';
 
 -- flapping: up and down and up again is flagged once, not on every flip
 SELECT incident_probe_http('cdn', 'https://cdn.example/', failures => 1, recoveries => 1);
