@@ -452,3 +452,38 @@ probe_discard_results(HttpEngine *engine)
 		http_result_free(&res);
 	}
 }
+
+/*
+ * Deletes, in small batches, the kept results and hourly roll-ups older
+ * than retention_s seconds; returns how many rows went. 0 keeps everything.
+ */
+int
+probe_prune(int retention_s)
+{
+	const char *schema;
+	char	   *q;
+	int			ret;
+	int			n;
+
+	if (retention_s <= 0)
+		return 0;
+	schema = probe_schema();
+	q = psprintf("DELETE FROM %1$s.incident_probe_result WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				 " SELECT r.ctid FROM %1$s.incident_probe_result r"
+				 "  WHERE r.at OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
+				 "        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %2$d)) LIMIT 1000))",
+				 schema, retention_s);
+	ret = SPI_execute(q, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not prune the probe results: %s", SPI_result_code_string(ret));
+	n = (int) SPI_processed;
+	q = psprintf("DELETE FROM %1$s.incident_probe_rollup WHERE ctid OPERATOR(pg_catalog.=) ANY (ARRAY("
+				 " SELECT u.ctid FROM %1$s.incident_probe_rollup u"
+				 "  WHERE u.hour OPERATOR(pg_catalog.<) (pg_catalog.clock_timestamp()"
+				 "        OPERATOR(pg_catalog.-) pg_catalog.make_interval(secs => %2$d)) LIMIT 1000))",
+				 schema, retention_s);
+	ret = SPI_execute(q, false, 0);
+	if (ret != SPI_OK_DELETE)
+		elog(ERROR, "could not prune the probe roll-ups: %s", SPI_result_code_string(ret));
+	return n + (int) SPI_processed;
+}

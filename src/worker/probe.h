@@ -20,5 +20,6 @@ extern int	probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 extern int	probe_record_results(HttpEngine *engine);
 extern long probe_next_due_ms(void);
 extern void probe_discard_results(HttpEngine *engine);
+extern int	probe_prune(int retention_s);
 
 #endif							/* PG_INCIDENT_PROBE_H */

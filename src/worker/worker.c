@@ -102,6 +102,7 @@ static void worker_phase_release_claims(void *arg);
 static void worker_phase_record(void *arg);
 static void worker_phase_claim(void *arg);
 static void worker_phase_next_due(void *arg);
+static void worker_phase_prune(void *arg);
 static int	worker_http_max_sockets(void *arg);
 static long worker_http_prepare(void *arg, WaitEventSet *set);
 static void worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable);
@@ -115,6 +116,10 @@ static HttpEngine *worker_http = NULL;
 static WorkerWaitSource worker_http_source = {
 	worker_http_max_sockets, worker_http_prepare, worker_http_ready, worker_http_timeout, NULL
 };
+
+/* when the worker last pruned old probe results, and how often it does */
+#define WORKER_PRUNE_INTERVAL_MS 10000
+static TimestampTz worker_last_prune = 0;
 
 /* the memory context of the phase that is running, for errors */
 static MemoryContext worker_turn_context = NULL;
@@ -545,6 +550,12 @@ worker_turn(WorkerMode *mode)
 	 */
 	worker_run_phase("recording results", worker_phase_record, NULL);
 	worker_run_phase("claiming due probes", worker_phase_claim, NULL);
+	/* old results go in small batches, every PRUNE_INTERVAL_MS */
+	if (TimestampDifferenceExceeds(worker_last_prune, GetCurrentTimestamp(), WORKER_PRUNE_INTERVAL_MS))
+	{
+		worker_last_prune = GetCurrentTimestamp();
+		worker_run_phase("pruning old results", worker_phase_prune, NULL);
+	}
 	next_due = -1;
 	worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
 	/* with every slot busy, only a finished request (or curl's timer) can help */
@@ -671,6 +682,15 @@ static void
 worker_phase_claim(void *arg)
 {
 	probe_claim_http(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes);
+}
+
+/*
+ * Phase: delete a batch of probe results older than pg_incident.result_retention.
+ */
+static void
+worker_phase_prune(void *arg)
+{
+	probe_prune(incident_result_retention);
 }
 
 /*

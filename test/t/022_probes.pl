@@ -144,6 +144,20 @@ is( $node->safe_psql('postgres',
 	'broken is down: status / broken recovered / Probe broken recovered.',
 	'the timeline: down, recovered, resolved');
 
+# ---- results older than pg_incident.result_retention are pruned ----
+$node->safe_psql(
+	'postgres', q{
+INSERT INTO incident_probe_result (probe_id, at, ok, failure, state)
+SELECT id, now() - interval '40 days', false, 'connect', 'down' FROM incident_probe WHERE name = 'healthy';
+INSERT INTO incident_probe_rollup (probe_id, hour, checks)
+SELECT id, date_trunc('hour', now() - interval '40 days'), 1 FROM incident_probe WHERE name = 'healthy';
+});
+ok( $node->poll_query_until('postgres',
+		q{SELECT NOT EXISTS (SELECT FROM incident_probe_result WHERE at < now() - interval '30 days')
+             AND NOT EXISTS (SELECT FROM incident_probe_rollup WHERE hour < now() - interval '30 days')}),
+	'results and roll-ups older than the retention are pruned');
+ok($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM incident_probe_rollup}), 'and only those');
+
 # ---- the worker logged no error ----
 my $log = slurp_file($node->logfile);
 unlike($log, qr/pg_incident worker: could not record|CONTEXT:  pg_incident worker phase/,
