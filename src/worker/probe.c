@@ -148,11 +148,12 @@ probe_release_claims(void)
 }
 
 /*
- * Claims up to max due HTTP probes and submits them to the engine; returns
- * how many were submitted.
+ * Claims up to max due HTTP probes and submits them to the engine, each
+ * with its timeout capped at max_timeout_ms; returns how many were
+ * submitted.
  */
 int
-probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
+probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_timeout_ms)
 {
 	const char *schema = probe_schema();
 	char	   *q;
@@ -219,7 +220,8 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes)
 		}
 		req.headers = hs;
 		req.nheaders = nh;
-		req.timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		/* the probe's timeout, capped by pg_incident.http_timeout */
+		req.timeout_ms = Min(DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)), Max(max_timeout_ms, 1));
 		req.connect_timeout_ms = req.timeout_ms;
 		req.verify_tls = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 		req.max_bytes = max_response_bytes;

@@ -16,7 +16,8 @@
 #include "http.h"
 
 extern void probe_release_claims(void);
-extern int	probe_claim_http(HttpEngine *engine, int max, int max_response_bytes);
+extern int	probe_claim_http(HttpEngine *engine, int max, int max_response_bytes,
+							 int max_timeout_ms);
 extern int	probe_record_results(HttpEngine *engine);
 extern long probe_next_due_ms(void);
 extern void probe_discard_results(HttpEngine *engine);

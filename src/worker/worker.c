@@ -681,7 +681,8 @@ worker_phase_record(void *arg)
 static void
 worker_phase_claim(void *arg)
 {
-	probe_claim_http(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes);
+	probe_claim_http(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes,
+					 incident_http_timeout);
 }
 
 /*
