@@ -53,6 +53,7 @@ PG_CONFIG   ?= pg_config
 PGXS        := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)
+.DEFAULT_GOAL := all
 else
 # No PostgreSQL development files yet: make test, make demo and make bench
 # install them; anything else needs them first.

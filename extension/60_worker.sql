@@ -11,16 +11,17 @@ CREATE FUNCTION @extschema@.incident__worker_state(OUT pid int, OUT started_at t
                                                    OUT database text, OUT last_activity text,
                                                    OUT last_activity_at timestamptz, OUT loops bigint,
                                                    OUT errors bigint, OUT last_error text,
-                                                   OUT last_error_at timestamptz)
+                                                   OUT last_error_at timestamptz, OUT process text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'incident__worker_state'
 LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.incident__worker_state() IS
-'Internal: the background worker''s status from shared memory: the database worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded.';
+'Internal: the background worker''s status from shared memory, one row per database worker (process worker for HTTP probes, sql worker for SQL probes): the worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded.';
 
 CREATE VIEW @extschema@.incident_worker_status AS
-SELECT w.pid,
+SELECT w.process,
+       w.pid,
        w.started_at,
        w.state,
        w.database,
@@ -32,18 +33,23 @@ SELECT w.pid,
        w.last_error_at,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
           JOIN @extschema@.incident_probe p ON p.id = s.probe_id
-         WHERE p.enabled AND p.kind = 'http' AND s.claimed_at IS NULL
+         WHERE p.enabled AND p.kind = k.kind AND s.claimed_at IS NULL
            AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
-         WHERE s.claimed_at IS NOT NULL) AS checks_in_flight,
+          JOIN @extschema@.incident_probe p ON p.id = s.probe_id
+         WHERE p.kind = k.kind AND s.claimed_at IS NOT NULL) AS checks_in_flight,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_result r
-         WHERE NOT r.ok AND r.at > pg_catalog.clock_timestamp() - interval '1 hour') AS failed_checks_1h
-  FROM @extschema@.incident__worker_state() AS w;
+          JOIN @extschema@.incident_probe p ON p.id = r.probe_id
+         WHERE p.kind = k.kind AND NOT r.ok
+           AND r.at > pg_catalog.clock_timestamp() - interval '1 hour') AS failed_checks_1h
+  FROM @extschema@.incident__worker_state() AS w,
+       LATERAL (SELECT CASE w.process WHEN 'sql worker' THEN 'sql' ELSE 'http' END AS kind) AS k;
 
 COMMENT ON VIEW @extschema@.incident_worker_status IS
-'The background worker: its process, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes due now, the checks in flight and the failed checks of the last hour. Empty when pg_incident is not preloaded.';
-COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled HTTP probes whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running. (The worker does not run SQL probes yet.)';
-COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks the worker has claimed and not yet recorded.';
+'The background worker, one row per database worker (process worker runs the HTTP probes, sql worker the SQL probes): its pid, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes of its kind due now, their checks in flight and their failed checks of the last hour. Empty when pg_incident is not preloaded.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.process IS 'worker (the HTTP probes, later the notifications) or sql worker (the SQL probes, one at a time).';
+COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes of this process''s kind whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks of this process''s kind claimed and not yet recorded.';
 
 GRANT SELECT ON @extschema@.incident_worker_status TO incident_viewer;
 -- the view reads the worker's status through it

@@ -1573,7 +1573,7 @@ CREATE TABLE @extschema@.incident_probe (
 );
 
 COMMENT ON TABLE @extschema@.incident_probe IS
-'Probes the background worker runs: an HTTP check of a URL (kind http) or a SQL check of a number or boolean (kind sql), every so often, with the hysteresis (failures, recoveries) and the severity of the incident it declares. Written by incident_probe_http(), incident_probe_sql() and incident_probe_drop(); readable by incident_viewer.';
+'Probes the background worker runs: an HTTP check of a URL (kind http) or a SQL check of a number or boolean (kind sql), every so often, with the hysteresis (failures, recoveries) and the severity of the incident it declares. Written by incident_probe_http(), incident_probe_sql() and incident_probe_drop(); readable by incident_viewer except headers and body, which may hold credentials (incident_admin reads all).';
 COMMENT ON COLUMN @extschema@.incident_probe.every IS 'How often the probe runs (1 second to 1 day).';
 COMMENT ON COLUMN @extschema@.incident_probe.timeout IS 'How long one check may take before it counts as a timeout.';
 COMMENT ON COLUMN @extschema@.incident_probe.failures IS 'Consecutive failing checks before the probe is down and alerts.';
@@ -1620,7 +1620,8 @@ CREATE TABLE @extschema@.incident_probe_result (
     at              timestamptz NOT NULL,
     ok              boolean NOT NULL,
     failure         text CHECK (failure IN ('dns', 'connect', 'tls', 'timeout', 'status', 'body', 'too_large',
-                                            'protocol', 'redirects', 'other', 'sql_error', 'threshold', 'slow')),
+                                            'protocol', 'redirects', 'other', 'sql_error', 'threshold', 'slow',
+                                            'config')),
     status          int,
     value           numeric,
     latency_ms      double precision,
@@ -1634,7 +1635,7 @@ CREATE INDEX incident_probe_result_probe_idx ON @extschema@.incident_probe_resul
 
 COMMENT ON TABLE @extschema@.incident_probe_result IS
 'Checks worth keeping: every failing or slow check and every check that changed the probe''s state, with what failed (failure), the HTTP status or SQL value, the latency and libcurl''s phase timings. Passing checks that change nothing are counted in incident_probe_rollup instead.';
-COMMENT ON COLUMN @extschema@.incident_probe_result.failure IS 'What failed: dns, connect, tls, timeout, status, body, too_large, protocol, redirects or other for HTTP; sql_error or threshold for SQL; slow for a passing check over degraded_after; NULL when it passed.';
+COMMENT ON COLUMN @extschema@.incident_probe_result.failure IS 'What failed: dns, connect, tls, timeout, status, body, too_large, protocol, redirects or other for HTTP; sql_error, timeout or threshold (past crit, or past warn on a passing check) for SQL; slow for a passing HTTP check over degraded_after; config for a check that could not run (its run_as role is gone or a superuser), which leaves the probe unknown; NULL when it passed.';
 COMMENT ON COLUMN @extschema@.incident_probe_result.timings IS 'Phase timings in milliseconds: dns, connect, tls, first_byte, total.';
 COMMENT ON COLUMN @extschema@.incident_probe_result.state IS 'The probe''s state after this check.';
 
@@ -1708,11 +1709,21 @@ BEGIN
                 USING ERRCODE = 'undefined_object',
                       HINT = 'Give run_as a role that may read what the query reads, such as pg_monitor members.';
         END IF;
-        IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = p.run_as) THEN
+        IF (SELECT r.rolsuper FROM pg_catalog.pg_roles r WHERE r.rolname = p.run_as)
+           AND coalesce(pg_catalog.current_setting('pg_incident.sql_probe_allow_superuser', true), 'off')
+               NOT IN ('on', 'true', 'yes', '1') THEN
             RAISE EXCEPTION 'cannot run SQL probe "%" as superuser "%"', p.name, p.run_as
                 USING ERRCODE = 'insufficient_privilege',
                       DETAIL = 'A probe''s query runs unattended, every few seconds; as a superuser it could do anything.',
-                      HINT = 'Create a role for probes, grant it pg_monitor or what the query reads, and give it as run_as.';
+                      HINT = 'Create a role for probes, grant it pg_monitor or what the query reads, and give it as run_as (or, as a last resort, set pg_incident.sql_probe_allow_superuser).';
+        END IF;
+        -- the probe acts as run_as: only someone who may act as that role may say so
+        IF NOT pg_catalog.pg_has_role(p.created_by, p.run_as, 'USAGE') THEN
+            RAISE EXCEPTION 'role "%" may not run SQL probe "%" as role "%"', @extschema@.incident__quote(p.created_by),
+                  p.name, @extschema@.incident__quote(p.run_as)
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A SQL probe''s query runs with run_as''s privileges, so its author must hold them.',
+                      HINT = pg_catalog.format('GRANT %I TO %I, or give a run_as role you are a member of.', p.run_as, p.created_by);
         END IF;
     END IF;
     INSERT INTO @extschema@.incident_probe AS t
@@ -1740,7 +1751,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__probe_save(@extschema@.incident_probe) IS
-'Internal: inserts the probe, or replaces the one of the same name keeping its id, state and history, refuses a superuser or unknown run_as, and schedules it to run now; returns its id.';
+'Internal: inserts the probe, or replaces the one of the same name keeping its id, state and history, refuses an unknown run_as, a superuser one (unless pg_incident.sql_probe_allow_superuser is on) and one the caller is not a member of, and schedules it to run now; returns its id.';
 
 CREATE FUNCTION @extschema@.incident_probe_http(name text, url text, every interval DEFAULT '30 seconds',
                                                 timeout interval DEFAULT '10 seconds', failures int DEFAULT 3,
@@ -1829,6 +1840,50 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident_probe_drop(text) IS
 'Drops the probe of this name with its state and history; incidents it declared stay.';
 
+-- One check now, in this backend, the worker's way (src/worker/probe_run.c).
+CREATE FUNCTION @extschema@.incident__probe_check(probe_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'incident__probe_check'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.incident__probe_check(bigint) IS
+'Internal, superuser only: runs one check of the probe now in the calling backend, with the worker''s code (an HTTP request through an engine of its own, or the SQL query read-only as run_as under the probe''s timeout), and returns the result incident__probe_record() takes.';
+
+CREATE FUNCTION @extschema@.incident_probe_run(name text, record boolean DEFAULT false,
+                                               OUT ok boolean, OUT state text, OUT failure text,
+                                               OUT status int, OUT value numeric, OUT latency_ms double precision,
+                                               OUT error text, OUT timings jsonb, OUT result jsonb)
+RETURNS record
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    probe_id_ bigint;
+BEGIN
+    SELECT p.id INTO probe_id_ FROM @extschema@.incident_probe p WHERE p.name = incident_probe_run.name;
+    IF probe_id_ IS NULL THEN
+        RAISE EXCEPTION 'probe "%" does not exist', @extschema@.incident__quote(name)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_probe_status for the probes.';
+    END IF;
+    result := @extschema@.incident__probe_check(probe_id_);
+    ok := (result ->> 'ok')::boolean;
+    failure := result ->> 'failure';
+    status := (result ->> 'status')::int;
+    value := (result ->> 'value')::numeric;
+    latency_ms := (result ->> 'latency_ms')::double precision;
+    error := result ->> 'error';
+    timings := result -> 'timings';
+    IF record THEN
+        state := @extschema@.incident__probe_record(probe_id_, result);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_probe_run(text, boolean) IS
+'Runs one check of the probe now, in this session, the way the worker would (works without the worker), and returns what it found: ok, failure, HTTP status or SQL value, latency, error, phase timings and the raw result. Nothing is recorded unless record is true; then the result goes through the same rules as the worker''s checks and state is the probe''s new state. For incident_admin, while writing a probe.';
+
 ------------------------------------------------------------------------------
 -- What a result means: the one place that decides
 ------------------------------------------------------------------------------
@@ -1885,9 +1940,28 @@ BEGIN
         PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_incident probe component ' || p.component));
     END IF;
     old_state := s.state;
-    slow := coalesce(ok_ AND p.kind = 'http' AND latency > pg_catalog.date_part('epoch', p.degraded_after) * 1000, false);
+
+    -- a check that could not run for its configuration (its run_as role was
+    -- dropped): the service may be fine, so the probe is unknown, nothing
+    -- counts toward down or up and nothing alerts; the result is kept
+    IF failure_ = 'config' THEN
+        INSERT INTO @extschema@.incident_probe_result AS r (probe_id, at, ok, failure, error, state, state_changed)
+        VALUES (p.id, at_, false, 'config', pg_catalog.left(result ->> 'error', 1000), 'unknown',
+                old_state IS DISTINCT FROM 'unknown')
+        RETURNING r.id INTO result_id;
+        UPDATE @extschema@.incident_probe_state x
+           SET state = 'unknown', since = CASE WHEN x.state = 'unknown' THEN x.since ELSE at_ END,
+               last_result_id = result_id, last_failure = 'config', claimed_at = NULL, next_run_at = at_ + p.every
+         WHERE x.probe_id = p.id;
+        RETURN 'unknown';
+    END IF;
+
+    -- degraded: a passing HTTP check slower than degraded_after, or a SQL
+    -- value past warn
+    slow := coalesce(ok_ AND ((p.kind = 'http' AND latency > pg_catalog.date_part('epoch', p.degraded_after) * 1000)
+                              OR (p.kind = 'sql' AND failure_ = 'threshold')), false);
     previous_failure := s.last_failure;
-    IF slow THEN
+    IF slow AND p.kind = 'http' THEN
         failure_ := 'slow';
     END IF;
     IF NOT ok_ AND failure_ IS NULL THEN
@@ -1921,7 +1995,7 @@ BEGIN
         new_state := CASE WHEN s.consecutive_failures >= p.failures THEN 'down' ELSE old_state END;
     ELSIF old_state = 'down' AND s.consecutive_successes < p.recoveries THEN
         new_state := 'down';
-    ELSIF slow OR (p.kind = 'sql' AND failure_ = 'threshold') THEN
+    ELSIF slow THEN
         new_state := 'degraded';
     ELSE
         new_state := 'up';
@@ -2132,13 +2206,20 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_probe_rollup', 
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_maintenance', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_maintenance_id_seq', '');
 
-GRANT SELECT ON @extschema@.incident_probe, @extschema@.incident_probe_state, @extschema@.incident_probe_result,
+GRANT SELECT ON @extschema@.incident_probe_state, @extschema@.incident_probe_result,
                 @extschema@.incident_probe_rollup, @extschema@.incident_maintenance, @extschema@.incident_probe_status
    TO incident_viewer;
+-- a probe's headers and body may carry credentials (Authorization: Bearer ...)
+GRANT SELECT (id, name, kind, every, timeout, failures, recoveries, severity, component, enabled,
+              resolve_on_recovery, url, method, expect_status, expect_body, degraded_after, verify_tls,
+              query, warn, crit, run_as, created_by)
+   ON @extschema@.incident_probe TO incident_viewer;
+GRANT SELECT ON @extschema@.incident_probe TO incident_admin;
 GRANT EXECUTE ON FUNCTION
     @extschema@.incident_probe_http(text, text, interval, interval, int, int, text, text, text, text[], text, int[], text, interval, boolean, boolean, boolean),
     @extschema@.incident_probe_sql(text, text, interval, interval, int, int, text, text, numeric, numeric, name, boolean, boolean),
-    @extschema@.incident_probe_drop(text)
+    @extschema@.incident_probe_drop(text),
+    @extschema@.incident_probe_run(text, boolean)
    TO incident_admin;
 GRANT INSERT, UPDATE, DELETE ON @extschema@.incident_maintenance TO incident_admin;
 GRANT USAGE ON SEQUENCE @extschema@.incident_maintenance_id_seq TO incident_admin;
@@ -2151,16 +2232,17 @@ CREATE FUNCTION @extschema@.incident__worker_state(OUT pid int, OUT started_at t
                                                    OUT database text, OUT last_activity text,
                                                    OUT last_activity_at timestamptz, OUT loops bigint,
                                                    OUT errors bigint, OUT last_error text,
-                                                   OUT last_error_at timestamptz)
+                                                   OUT last_error_at timestamptz, OUT process text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'incident__worker_state'
 LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.incident__worker_state() IS
-'Internal: the background worker''s status from shared memory: the database worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded.';
+'Internal: the background worker''s status from shared memory, one row per database worker (process worker for HTTP probes, sql worker for SQL probes): the worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded.';
 
 CREATE VIEW @extschema@.incident_worker_status AS
-SELECT w.pid,
+SELECT w.process,
+       w.pid,
        w.started_at,
        w.state,
        w.database,
@@ -2172,18 +2254,23 @@ SELECT w.pid,
        w.last_error_at,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
           JOIN @extschema@.incident_probe p ON p.id = s.probe_id
-         WHERE p.enabled AND p.kind = 'http' AND s.claimed_at IS NULL
+         WHERE p.enabled AND p.kind = k.kind AND s.claimed_at IS NULL
            AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
-         WHERE s.claimed_at IS NOT NULL) AS checks_in_flight,
+          JOIN @extschema@.incident_probe p ON p.id = s.probe_id
+         WHERE p.kind = k.kind AND s.claimed_at IS NOT NULL) AS checks_in_flight,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_result r
-         WHERE NOT r.ok AND r.at > pg_catalog.clock_timestamp() - interval '1 hour') AS failed_checks_1h
-  FROM @extschema@.incident__worker_state() AS w;
+          JOIN @extschema@.incident_probe p ON p.id = r.probe_id
+         WHERE p.kind = k.kind AND NOT r.ok
+           AND r.at > pg_catalog.clock_timestamp() - interval '1 hour') AS failed_checks_1h
+  FROM @extschema@.incident__worker_state() AS w,
+       LATERAL (SELECT CASE w.process WHEN 'sql worker' THEN 'sql' ELSE 'http' END AS kind) AS k;
 
 COMMENT ON VIEW @extschema@.incident_worker_status IS
-'The background worker: its process, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes due now, the checks in flight and the failed checks of the last hour. Empty when pg_incident is not preloaded.';
-COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled HTTP probes whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running. (The worker does not run SQL probes yet.)';
-COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks the worker has claimed and not yet recorded.';
+'The background worker, one row per database worker (process worker runs the HTTP probes, sql worker the SQL probes): its pid, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes of its kind due now, their checks in flight and their failed checks of the last hour. Empty when pg_incident is not preloaded.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.process IS 'worker (the HTTP probes, later the notifications) or sql worker (the SQL probes, one at a time).';
+COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes of this process''s kind whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks of this process''s kind claimed and not yet recorded.';
 
 GRANT SELECT ON @extschema@.incident_worker_status TO incident_viewer;
 -- the view reads the worker's status through it

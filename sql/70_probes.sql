@@ -3,7 +3,9 @@
 -- rule shows: hysteresis, one incident per probe, one event per change of
 -- the failure, storms of one component joining one incident, recovery and
 -- resolution, a person's resolve winning, maintenance windows, flapping
--- flagged once; and the errors of writing probes.
+-- flagged once; the errors of writing probes; and incident_probe_run(), which
+-- runs one check now in this session (SQL read-only as run_as under its
+-- timeout, HTTP through an engine of its own).
 \set SHOW_CONTEXT never
 SET datestyle = 'ISO, YMD';
 SET IntervalStyle = 'postgres';
@@ -122,6 +124,70 @@ SELECT url, failures FROM incident_probe WHERE name = 'cdn';
 SELECT incident_probe_drop('cdn');
 SELECT incident_probe_drop('cdn');
 SELECT count(*) AS incidents_kept FROM incident WHERE title LIKE 'cdn%';
+
+-- incident_probe_run: one check now, in this session, without the worker
+SELECT incident_probe_sql('lag', 'SELECT 42', warn => 10, crit => 40, run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, state, failure, value, error FROM incident_probe_run('lag');
+-- lower is worse when crit < warn
+SELECT incident_probe_sql('replicas', 'SELECT count(*) FROM pg_stat_replication', warn => 1.5, crit => 0.5,
+                          run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, value, error FROM incident_probe_run('replicas');
+SELECT incident_probe_sql('replicas', 'SELECT 1', warn => 1.5, crit => 0.5, run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, value, error FROM incident_probe_run('replicas');
+-- what a query cannot do: write, take too long, return no number
+SELECT incident_probe_sql('writes', 'CREATE TABLE regress_probe_scratch (a int)', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('writes');
+SELECT incident_probe_sql('writes', 'SELECT nextval(''incident_probe_id_seq'')', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('writes');
+SELECT incident_probe_sql('writes', 'SELECT count(*) FROM incident', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('writes');
+SELECT incident_probe_sql('sleepy', 'SELECT pg_sleep(10) IS NULL', timeout => '200 ms', run_as => 'regress_probe_runner') > 0 AS created;
+SET statement_timeout = '1min';
+SELECT ok, failure, error, latency_ms BETWEEN 150 AND 5000 AS about_the_timeout FROM incident_probe_run('sleepy');
+SHOW statement_timeout;
+-- the caller's own, shorter statement timeout still ends the call
+SELECT incident_probe_sql('sleepy', 'SELECT pg_sleep(10) IS NULL', timeout => '5 min', run_as => 'regress_probe_runner') > 0 AS created;
+SET statement_timeout = '300ms';
+SELECT ok FROM incident_probe_run('sleepy');
+RESET statement_timeout;
+SELECT incident_probe_sql('odd', 'SELECT ''abc''::text', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('odd');
+SELECT incident_probe_sql('odd', 'SELECT NULL::int', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('odd');
+SELECT incident_probe_sql('odd', 'SELECT 1 WHERE false', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('odd');
+SELECT incident_probe_sql('odd', 'SELECT pg_is_in_recovery()', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, value, error FROM incident_probe_run('odd');
+-- the query runs as run_as, restricted: no SET ROLE, search_path pinned
+SELECT incident_probe_sql('who', 'SELECT (current_user = ''regress_probe_runner'' AND current_setting(''search_path'') = ''pg_catalog, public'')::int', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, value FROM incident_probe_run('who');
+SELECT incident_probe_sql('who', 'SELECT set_config(''role'', ''postgres'', true) IS NOT NULL', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error FROM incident_probe_run('who');
+SELECT current_user AS back_to;
+-- record => true goes through incident__probe_record; a dropped run_as role is unknown, not down
+CREATE ROLE regress_probe_gone;
+SELECT incident_probe_sql('gone', 'SELECT true', failures => 1, run_as => 'regress_probe_gone') > 0 AS created;
+SELECT ok, state FROM incident_probe_run('gone', record => true);
+DROP ROLE regress_probe_gone;
+SELECT ok, state, failure, error FROM incident_probe_run('gone', record => true);
+SELECT state, last_failure FROM incident_probe_status WHERE name = 'gone';
+SELECT count(*) AS incidents FROM incident WHERE title LIKE 'gone%';
+-- an HTTP probe against a closed port
+SELECT incident_probe_http('closed', 'http://127.0.0.1:1/', timeout => '2 seconds') > 0 AS created;
+SELECT ok, failure, status, timings ? 'connect' AS has_timings FROM incident_probe_run('closed');
+SELECT incident_probe_run('no such probe');
+-- who may do what: an admin must be a member of run_as; a viewer reads no headers and runs nothing
+CREATE ROLE regress_probe_admin IN ROLE incident_admin;
+CREATE ROLE regress_probe_viewer IN ROLE incident_viewer;
+SET ROLE regress_probe_admin;
+SELECT incident_probe_sql('mine', 'SELECT 1', run_as => 'regress_probe_runner');
+SELECT ok FROM incident_probe_run('lag');
+SET ROLE regress_probe_viewer;
+SELECT name, url, run_as FROM incident_probe WHERE name = 'closed';
+SELECT headers FROM incident_probe;
+SELECT ok FROM incident_probe_run('lag');
+RESET ROLE;
+DROP ROLE regress_probe_admin, regress_probe_viewer;
 
 DROP VIEW pg_temp.events;
 DROP FUNCTION pg_temp.check(text, int, jsonb);

@@ -63,6 +63,7 @@ int			incident_http_timeout = 10000;
 int			incident_max_response_bytes = 1024 * 1024;
 int			incident_result_retention = 30 * 24 * 60 * 60;
 char	   *incident_worker_fail_phase = NULL;
+bool		incident_sql_probe_allow_superuser = false;
 
 /* The parsed value of pg_incident.clock, or 0 when the clock is real. */
 static TimestampTz incident_clock_value = 0;
@@ -224,6 +225,17 @@ incident_define_worker_settings(void)
 							NULL,
 							NULL,
 							NULL);
+
+	DefineCustomBoolVariable("pg_incident.sql_probe_allow_superuser",
+							 "Allows SQL probes whose run_as is a superuser.",
+							 "Off, incident_probe_sql() refuses a superuser run_as and the worker does not run such a probe.",
+							 &incident_sql_probe_allow_superuser,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL,
+							 NULL,
+							 NULL);
 
 	/* for tests only: makes the worker's phase of this name fail */
 	DefineCustomStringVariable("pg_incident.worker_fail_phase",

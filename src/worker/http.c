@@ -6,13 +6,17 @@
  *
  * The engine holds one CURLM, driven the event-based way: curl tells us
  * through its socket callback which sockets it wants watched and for what,
- * and through its timer callback when it next wants to be called; the
- * caller puts those sockets into the WaitEventSet it waits on (next to its
- * latch) and hands readiness back, and the engine calls
- * curl_multi_socket_action for each ready socket and for the timer. Nothing
- * polls with curl_multi_perform, and no batch stops the world: each request
- * takes a slot when submitted and frees it when its result is taken, so
- * transfers start and finish continuously up to the concurrency cap.
+ * and through its timer callback when it next wants to be called. The
+ * socket callback keeps one epoll set of the engine's own up to date
+ * (epoll_ctl per change, nothing rebuilt per wait), so the caller waits on
+ * a single descriptor, the epoll set's, next to its latch: http_engine_wait
+ * does that wait with WaitLatchOrSocket and then calls
+ * curl_multi_socket_action for each socket the epoll set reports ready and
+ * for the timer when it is due. This is how libpq's OAuth flow drives curl.
+ * Nothing polls with curl_multi_perform, and no batch stops the world: each
+ * request takes a slot when submitted and frees it when its result is
+ * taken, so transfers start and finish continuously up to the concurrency
+ * cap.
  *
  * Memory. Everything is malloc'ed and lives as long as the engine; libcurl
  * stays on malloc too. curl's callbacks (socket, timer, write) run inside
@@ -20,7 +24,10 @@
  * curl_multi_remove_handle; they use plain C only (no palloc, no
  * ereport, no PostgreSQL clock), and report trouble through flags that the
  * engine turns into a failure afterwards. The work of the engine's own
- * functions is bounded by the number of slots and of watched sockets.
+ * functions is bounded by the number of slots and of ready sockets.
+ *
+ * The epoll set makes this file Linux-only, as PostgreSQL's own wait code is
+ * on Linux; a port to the BSDs would put a kqueue behind the same functions.
  *
  * Safety. Only http and https are allowed, for the request and for every
  * redirect (CURLOPT_PROTOCOLS_STR and CURLOPT_REDIR_PROTOCOLS_STR, or the
@@ -36,12 +43,16 @@
  */
 #include "postgres.h"
 
+#include <sys/epoll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 
+#include "miscadmin.h"
 #include "storage/latch.h"
 #include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "http.h"
 
@@ -68,12 +79,8 @@ typedef struct HttpSlot
 	HttpResult	result;			/* error is curl's CURLOPT_ERRORBUFFER */
 } HttpSlot;
 
-/* a socket curl wants watched */
-typedef struct HttpSocket
-{
-	curl_socket_t fd;
-	int			what;			/* CURL_POLL_IN, _OUT or _INOUT */
-} HttpSocket;
+/* ready sockets taken from the epoll set per epoll_wait call */
+#define HTTP_EPOLL_BATCH 64
 
 struct HttpEngine
 {
@@ -87,10 +94,9 @@ struct HttpEngine
 	int			done_tail;
 	int			ndone;
 
-	HttpSocket *sockets;
-	int			nsockets;
-	int			sockets_cap;
-	bool		socket_oom;		/* the socket table could not grow */
+	int			epoll_fd;		/* the sockets curl wants watched */
+	bool		socket_failed;	/* epoll_ctl failed: curl cannot be told */
+	char		socket_error[64];
 
 	bool		timer_set;
 	int64		timer_due_us;	/* on http_now_us()'s clock */
@@ -184,15 +190,14 @@ http_engine_create(int max_concurrent)
 		return NULL;
 	engine->nslots = max_concurrent;
 	engine->slots = calloc(max_concurrent, sizeof(HttpSlot));
-	/* a connecting transfer may hold two sockets (happy eyeballs) and a resolver one */
-	engine->sockets_cap = max_concurrent * 3 + 4;
-	engine->sockets = malloc(sizeof(HttpSocket) * engine->sockets_cap);
+	engine->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	engine->multi = curl_multi_init();
-	if (engine->slots == NULL || engine->sockets == NULL || engine->multi == NULL)
+	if (engine->slots == NULL || engine->epoll_fd < 0 || engine->multi == NULL)
 	{
 		if (engine->multi)
 			curl_multi_cleanup(engine->multi);
-		free(engine->sockets);
+		if (engine->epoll_fd >= 0)
+			close(engine->epoll_fd);
 		free(engine->slots);
 		free(engine);
 		return NULL;
@@ -235,7 +240,7 @@ http_engine_destroy(HttpEngine *engine)
 		http_result_free(&slot->result);
 	}
 	curl_multi_cleanup(engine->multi);
-	free(engine->sockets);
+	close(engine->epoll_fd);
 	free(engine->slots);
 	free(engine);
 }
@@ -338,38 +343,16 @@ http_engine_idle(HttpEngine *engine)
 }
 
 /*
- * The number of sockets http_engine_prepare_wait would add now.
- */
-int
-http_engine_max_sockets(HttpEngine *engine)
-{
-	return engine->nsockets;
-}
-
-/*
- * Add curl's sockets to the caller's set; returns the ms to wait at most
- * (-1 for no limit, 0 when curl wants to be called now).
+ * In how many ms the engine next needs http_engine_work: -1 for no limit,
+ * 0 when it has work now (a result waiting, a failure to hand over, or
+ * curl's timer passed).
  */
 long
-http_engine_prepare_wait(HttpEngine *engine, WaitEventSet *set)
+http_engine_timeout_ms(HttpEngine *engine)
 {
-	int			i;
 	int64		left;
 
-	for (i = 0; i < engine->nsockets; i++)
-	{
-		uint32		events = 0;
-
-		if (engine->sockets[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (engine->sockets[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		if (events != 0)
-			AddWaitEventToSet(set, events, (pgsocket) engine->sockets[i].fd, NULL, NULL);
-	}
-
-	/* results waiting, or a failure to hand over: do not sleep */
-	if (engine->ndone > 0 || engine->socket_oom)
+	if (engine->ndone > 0 || engine->socket_failed)
 		return 0;
 	if (!engine->timer_set)
 		return -1;
@@ -381,35 +364,64 @@ http_engine_prepare_wait(HttpEngine *engine, WaitEventSet *set)
 }
 
 /*
- * Tell curl that a socket it watches is ready, then collect what finished.
+ * Wait until the latch is set, one of curl's sockets is ready, curl's
+ * timer is due or max_ms passes (-1: no limit), then do curl's work. The
+ * postmaster's death ends the process. The caller resets the latch and
+ * checks for interrupts. May raise an error (WaitLatchOrSocket), never from
+ * a curl callback.
  */
 void
-http_engine_socket_ready(HttpEngine *engine, pgsocket fd, bool readable, bool writable)
+http_engine_wait(HttpEngine *engine, Latch *latch, long max_ms)
 {
-	int			mask = 0;
-	int			still_running;
+	long		timeout = http_engine_timeout_ms(engine);
+	int			events = WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | WL_SOCKET_READABLE;
 
-	if (readable)
-		mask |= CURL_CSELECT_IN;
-	if (writable)
-		mask |= CURL_CSELECT_OUT;
-	curl_multi_socket_action(engine->multi, (curl_socket_t) fd, mask, &still_running);
-	http_collect(engine);
+	if (max_ms >= 0 && (timeout < 0 || max_ms < timeout))
+		timeout = max_ms;
+	if (timeout >= 0)
+		events |= WL_TIMEOUT;
+	if (timeout != 0)
+		(void) WaitLatchOrSocket(latch, events, (pgsocket) engine->epoll_fd, timeout,
+								 PG_WAIT_EXTENSION);
+	http_engine_work(engine);
 }
 
 /*
- * Run curl's timer if it is due (harmless otherwise), then collect what
- * finished.
+ * Without waiting: tell curl about every socket the epoll set reports
+ * ready, run curl's timer if it is due, and collect what finished.
  */
 void
-http_engine_timeout(HttpEngine *engine)
+http_engine_work(HttpEngine *engine)
 {
+	struct epoll_event ready[HTTP_EPOLL_BATCH];
 	int			still_running;
-	uint64		calls = engine->timer_calls;
-	long		next_ms = -1;
+	int			n;
+	int			rounds = engine->nslots + 1;
+
+	/* bounded: each round takes a batch; a busy set cannot keep us here */
+	do
+	{
+		n = epoll_wait(engine->epoll_fd, ready, HTTP_EPOLL_BATCH, 0);
+		for (int i = 0; i < n; i++)
+		{
+			int			mask = 0;
+
+			if (ready[i].events & EPOLLIN)
+				mask |= CURL_CSELECT_IN;
+			if (ready[i].events & EPOLLOUT)
+				mask |= CURL_CSELECT_OUT;
+			if (ready[i].events & (EPOLLERR | EPOLLHUP))
+				mask |= CURL_CSELECT_ERR;
+			curl_multi_socket_action(engine->multi, (curl_socket_t) ready[i].data.fd, mask,
+									 &still_running);
+		}
+	} while (n == HTTP_EPOLL_BATCH && --rounds > 0);
 
 	if (engine->timer_set && engine->timer_due_us <= http_now_us())
 	{
+		uint64		calls = engine->timer_calls;
+		long		next_ms = -1;
+
 		curl_multi_socket_action(engine->multi, CURL_SOCKET_TIMEOUT, 0, &still_running);
 
 		/*
@@ -468,44 +480,51 @@ http_result_free(HttpResult *result)
 /* ---- curl's callbacks: plain C only ---- */
 
 /*
- * CURLMOPT_SOCKETFUNCTION: record what curl wants watched on a socket.
+ * CURLMOPT_SOCKETFUNCTION: keep the epoll set in step with what curl wants
+ * watched. socketp is non-NULL once the socket is in the set
+ * (curl_multi_assign), so a change costs one epoll_ctl.
  */
 static int
 http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
 {
 	HttpEngine *engine = (HttpEngine *) userp;
-	int			i;
-
-	for (i = 0; i < engine->nsockets; i++)
-		if (engine->sockets[i].fd == fd)
-			break;
+	struct epoll_event ev;
+	int			op;
 
 	if (what == CURL_POLL_REMOVE)
 	{
-		if (i < engine->nsockets)
-			engine->sockets[i] = engine->sockets[--engine->nsockets];
+		/* curl may have closed it already, which removed it from the set */
+		(void) epoll_ctl(engine->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 		return 0;
 	}
 
-	if (i == engine->nsockets)
-	{
-		if (engine->nsockets == engine->sockets_cap)
-		{
-			HttpSocket *grown;
+	memset(&ev, 0, sizeof(ev));
+	ev.data.fd = fd;
+	if (what & CURL_POLL_IN)
+		ev.events |= EPOLLIN;
+	if (what & CURL_POLL_OUT)
+		ev.events |= EPOLLOUT;
 
-			grown = realloc(engine->sockets, sizeof(HttpSocket) * engine->sockets_cap * 2);
-			if (grown == NULL)
-			{
-				engine->socket_oom = true;
-				return -1;
-			}
-			engine->sockets = grown;
-			engine->sockets_cap *= 2;
+	op = socketp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(engine->epoll_fd, op, fd, &ev) < 0)
+	{
+		/* a descriptor number reused behind our back, either way round */
+		if (errno == EEXIST)
+			op = EPOLL_CTL_MOD;
+		else if (errno == ENOENT)
+			op = EPOLL_CTL_ADD;
+		else
+			op = -1;
+		if (op < 0 || epoll_ctl(engine->epoll_fd, op, fd, &ev) < 0)
+		{
+			snprintf(engine->socket_error, sizeof(engine->socket_error),
+					 "could not watch a socket: %s", strerror(errno));
+			engine->socket_failed = true;
+			return 0;
 		}
-		engine->sockets[i].fd = fd;
-		engine->nsockets++;
 	}
-	engine->sockets[i].what = what;
+	if (socketp == NULL)
+		curl_multi_assign(engine->multi, fd, engine);
 	return 0;
 }
 
@@ -780,8 +799,8 @@ http_queue_done(HttpEngine *engine, int index)
 
 /*
  * Move the transfers curl reports finished to the done queue; bounded by
- * the number of slots. If the socket table could not grow, every running
- * transfer fails, since curl can no longer be told what to wait for.
+ * the number of slots. If a socket could not join the epoll set, every
+ * running transfer fails, since curl can no longer be told what it waits for.
  */
 static void
 http_collect(HttpEngine *engine)
@@ -806,7 +825,7 @@ http_collect(HttpEngine *engine)
 		http_queue_done(engine, (int) (slot - engine->slots));
 	}
 
-	if (engine->socket_oom)
+	if (engine->socket_failed)
 	{
 		for (i = 0; i < engine->nslots; i++)
 		{
@@ -815,10 +834,10 @@ http_collect(HttpEngine *engine)
 			if (slot->state != HTTP_SLOT_RUNNING)
 				continue;
 			http_finish(engine, slot, CURLE_OUT_OF_MEMORY);
-			strlcpy(slot->result.error, "out of memory for curl's sockets", HTTP_ERROR_SIZE);
+			strlcpy(slot->result.error, engine->socket_error, HTTP_ERROR_SIZE);
 			http_queue_done(engine, i);
 		}
-		engine->socket_oom = false;
+		engine->socket_failed = false;
 	}
 }
 

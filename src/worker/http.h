@@ -4,17 +4,18 @@
  *		One libcurl multi engine per process (src/worker/http.c).
  *
  * A process creates one HttpEngine and keeps it for its life. It submits
- * requests up to the engine's concurrency cap, waits on its latch and on
- * curl's sockets in one WaitEventSet, and hands the readiness back:
+ * requests up to the engine's concurrency cap and waits on its latch and
+ * on curl's sockets at once; curl's sockets are kept in one epoll set of
+ * the engine's, so the wait watches one descriptor:
  *
- *		set = CreateWaitEventSet(..., http_engine_max_sockets(e) + 2);
- *		add the latch and postmaster death;
- *		timeout = http_engine_prepare_wait(e, set);
- *		n = WaitEventSetWait(set, timeout, events, ...);
- *		for each socket event: http_engine_socket_ready(e, fd, r, w);
- *		http_engine_timeout(e);
- *		FreeWaitEventSet(set);
- *		while (http_engine_next_result(e, &res)) { ...; http_result_free(&res); }
+ *		for (;;)
+ *		{
+ *			CHECK_FOR_INTERRUPTS();
+ *			submit while http_engine_capacity_left(e) > 0;
+ *			while (http_engine_next_result(e, &res)) { ...; http_result_free(&res); }
+ *			http_engine_wait(e, MyLatch, max_ms);	-- latch, sockets, timer
+ *			ResetLatch(MyLatch);
+ *		}
  *
  * The engine knows nothing of incidents: it fetches URLs (http and https
  * only) and reports how each fetch went. Judging the status code or the
@@ -119,12 +120,10 @@ extern int	http_engine_in_flight(HttpEngine *engine);
 extern int	http_engine_capacity_left(HttpEngine *engine);
 extern bool http_engine_idle(HttpEngine *engine);
 
-/* the waiting; http_engine_prepare_wait may raise an error (AddWaitEventToSet) */
-extern int	http_engine_max_sockets(HttpEngine *engine);
-extern long http_engine_prepare_wait(HttpEngine *engine, WaitEventSet *set);
-extern void http_engine_socket_ready(HttpEngine *engine, pgsocket fd,
-									 bool readable, bool writable);
-extern void http_engine_timeout(HttpEngine *engine);
+/* the waiting; http_engine_wait may raise an error (WaitLatchOrSocket) */
+extern long http_engine_timeout_ms(HttpEngine *engine);
+extern void http_engine_wait(HttpEngine *engine, Latch *latch, long max_ms);
+extern void http_engine_work(HttpEngine *engine);
 
 /* completed requests, in the order they completed */
 extern bool http_engine_next_result(HttpEngine *engine, HttpResult *out);

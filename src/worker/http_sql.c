@@ -5,10 +5,10 @@
  *
  * The function fetches a list of URLs through one HttpEngine (http.c) the
  * way the worker will: up to max_concurrent transfers at once, a new one
- * started as soon as one finishes, and one WaitEventSet per turn with the
- * backend's latch, postmaster death and curl's sockets. It checks for
+ * started as soon as one finishes, and one wait per turn on the backend's
+ * latch, postmaster death and curl's sockets. It checks for
  * interrupts every turn, so a query cancel or a terminate stops it at once;
- * the engine, its sockets and the wait set are released on the way out.
+ * the engine and its sockets are released on the way out.
  * Each URL gives one row, in the order the fetches completed, with what the
  * engine reported: the failure kind, the status, the timings of each phase,
  * the final URL and the first bytes of the body.
@@ -50,7 +50,6 @@
 typedef struct HttpSqlState
 {
 	HttpEngine *engine;
-	WaitEventSet *set;			/* the wait set of the current turn */
 	HttpResult	res;			/* the result being turned into a row */
 	bool		have_res;
 } HttpSqlState;
@@ -64,7 +63,6 @@ static void http_sql_check_args(int timeout_ms, int max_bytes, int max_redirects
 static void http_sql_put_row(ReturnSetInfo *rsinfo, char **urls, const HttpResult *res);
 static void http_sql_run(HttpSqlState *st, char **urls, int nurls, HttpRequest *proto,
 						 ReturnSetInfo *rsinfo);
-static WaitEventSet *http_sql_wait_set(int nevents);
 
 /*
  * incident__http_fetch(urls text[], timeout_ms int, max_bytes int,
@@ -135,8 +133,6 @@ incident__http_fetch(PG_FUNCTION_ARGS)
 	{
 		if (st.have_res)
 			http_result_free(&st.res);
-		if (st.set != NULL)
-			FreeWaitEventSet(st.set);
 		http_engine_destroy(st.engine);
 	}
 	PG_END_TRY();
@@ -192,12 +188,6 @@ http_sql_run(HttpSqlState *st, char **urls, int nurls, HttpRequest *proto,
 
 	while (done < nurls)
 	{
-		WaitEvent  *events;
-		int			nevents;
-		int			nready;
-		long		timeout;
-		int			i;
-
 		CHECK_FOR_INTERRUPTS();
 
 		while (next < nurls && http_engine_capacity_left(engine) > 0)
@@ -223,43 +213,13 @@ http_sql_run(HttpSqlState *st, char **urls, int nurls, HttpRequest *proto,
 			continue;
 
 		old_cxt = MemoryContextSwitchTo(turn_cxt);
-		nevents = http_engine_max_sockets(engine) + 2;
-		events = palloc(sizeof(WaitEvent) * nevents);
-		st->set = http_sql_wait_set(nevents);
-		AddWaitEventToSet(st->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(st->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		timeout = http_engine_prepare_wait(engine, st->set);
-		nready = WaitEventSetWait(st->set, timeout, events, nevents, PG_WAIT_EXTENSION);
-		for (i = 0; i < nready; i++)
-		{
-			if (events[i].events & WL_LATCH_SET)
-				ResetLatch(MyLatch);
-			else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-				http_engine_socket_ready(engine, events[i].fd,
-										 (events[i].events & WL_SOCKET_READABLE) != 0,
-										 (events[i].events & WL_SOCKET_WRITEABLE) != 0);
-		}
-		http_engine_timeout(engine);
-		FreeWaitEventSet(st->set);
-		st->set = NULL;
+		http_engine_wait(engine, MyLatch, -1);
+		ResetLatch(MyLatch);
 		MemoryContextSwitchTo(old_cxt);
 		MemoryContextReset(turn_cxt);
 	}
 
 	MemoryContextDelete(turn_cxt);
-}
-
-/*
- * A wait set for nevents events; its signature changed in PostgreSQL 17.
- */
-static WaitEventSet *
-http_sql_wait_set(int nevents)
-{
-#if PG_VERSION_NUM >= 170000
-	return CreateWaitEventSet(CurrentResourceOwner, nevents);
-#else
-	return CreateWaitEventSet(CurrentMemoryContext, nevents);
-#endif
 }
 
 /*

@@ -43,28 +43,17 @@
 #include "http.h"
 #include "probe.h"
 
-/* what a result is judged by, kept from the claim until the result is recorded */
-typedef struct ProbeExpect
-{
-	int64		probe_id;		/* hash key */
-	int			nstatus;		/* 0: 200 to 399 */
-	int		   *status;
-	char	   *body;			/* NULL: any body */
-} ProbeExpect;
-
+/* the expectations of the checks in flight, by probe id */
 static HTAB *probe_expects = NULL;
 
-static const char *probe_schema(void);
 static ProbeExpect *probe_expect_enter(int64 probe_id);
 static void probe_expect_forget(int64 probe_id);
-static char *probe_judge(const HttpResult *res, const ProbeExpect *expect);
-static bool probe_record_one(const char *schema, int64 probe_id, const char *result_json);
 
 /*
  * The extension's schema, quoted for a query; an error if it is not
  * installed (the worker checks that first).
  */
-static const char *
+const char *
 probe_schema(void)
 {
 	Oid			nsp = confcache_extension_schema();
@@ -132,13 +121,17 @@ probe_expect_forget(int64 probe_id)
 }
 
 /*
- * Clears every claim: at the worker's start, nothing is in flight.
+ * Clears every claim of the probes of one kind (http or sql): at the start
+ * of the worker that runs them, nothing is in flight.
  */
 void
-probe_release_claims(void)
+probe_release_claims(const char *kind)
 {
-	char	   *q = psprintf("UPDATE %s.incident_probe_state SET claimed_at = NULL WHERE claimed_at IS NOT NULL",
-							 probe_schema());
+	char	   *q = psprintf("UPDATE %1$s.incident_probe_state s SET claimed_at = NULL"
+							 "  FROM %1$s.incident_probe p"
+							 " WHERE p.id OPERATOR(pg_catalog.=) s.probe_id AND s.claimed_at IS NOT NULL"
+							 "   AND p.kind OPERATOR(pg_catalog.=) %2$s",
+							 probe_schema(), quote_literal_cstr(kind));
 
 	int			ret = SPI_execute(q, false, 0);
 
@@ -174,9 +167,7 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_ti
 				 "                (y.timeout OPERATOR(pg_catalog.+) interval '1 minute')))"
 				 "          AND x.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
 				 "        ORDER BY x.next_run_at LIMIT %2$d FOR UPDATE OF x SKIP LOCKED))"
-				 " RETURNING p.id, p.url, p.method, p.headers, p.body,"
-				 "   (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4,"
-				 "   p.verify_tls, p.expect_status, p.expect_body",
+				 " RETURNING " PROBE_HTTP_COLUMNS,
 				 schema, max);
 	ret = SPI_execute(q, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
@@ -188,62 +179,14 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_ti
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
 		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-		char	   *method = SPI_getvalue(tup, desc, 3);
-		Datum		headers = SPI_getbinval(tup, desc, 4, &isnull);
 		HttpRequest req;
-		ProbeExpect *expect;
-		Datum	   *hdatums = NULL;
-		int			nh = 0;
-		const char **hs = NULL;
-		Datum		codes;
-		bool		codes_null;
-		char	   *want_body;
 
 		CHECK_FOR_INTERRUPTS();
 		/* a check of this probe still in flight here (a claim that did not commit) */
 		if (probe_expects && hash_search(probe_expects, &id, HASH_FIND, NULL) != NULL)
 			continue;
-		http_request_init(&req);
-		req.id = id;
-		req.url = SPI_getvalue(tup, desc, 2);
-		req.method = strcmp(method, "HEAD") == 0 ? HTTP_METHOD_HEAD :
-			strcmp(method, "POST") == 0 ? HTTP_METHOD_POST : HTTP_METHOD_GET;
-		req.body = SPI_getvalue(tup, desc, 5);
-		req.body_len = req.body ? strlen(req.body) : 0;
-		if (!isnull)
-		{
-			deconstruct_array(DatumGetArrayTypeP(headers), TEXTOID, -1, false, TYPALIGN_INT,
-							  &hdatums, NULL, &nh);
-			hs = palloc(sizeof(char *) * (nh + 1));
-			for (int h = 0; h < nh; h++)
-				hs[h] = TextDatumGetCString(hdatums[h]);
-		}
-		req.headers = hs;
-		req.nheaders = nh;
-		/* the probe's timeout, capped by pg_incident.http_timeout */
-		req.timeout_ms = Min(DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)), Max(max_timeout_ms, 1));
-		req.connect_timeout_ms = req.timeout_ms;
-		req.verify_tls = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-		req.max_bytes = max_response_bytes;
-		req.max_redirects = 5;
-
-		/* what the result is judged by */
-		expect = probe_expect_enter(id);
-		codes = SPI_getbinval(tup, desc, 8, &codes_null);
-		if (!codes_null)
-		{
-			Datum	   *cd;
-			int			nc;
-
-			deconstruct_array(DatumGetArrayTypeP(codes), INT4OID, 4, true, TYPALIGN_INT, &cd, NULL, &nc);
-			expect->status = MemoryContextAlloc(TopMemoryContext, sizeof(int) * Max(nc, 1));
-			for (int c = 0; c < nc; c++)
-				expect->status[c] = DatumGetInt32(cd[c]);
-			expect->nstatus = nc;
-		}
-		want_body = SPI_getvalue(tup, desc, 9);
-		if (want_body != NULL)
-			expect->body = MemoryContextStrdup(TopMemoryContext, want_body);
+		probe_http_request(tup, desc, &req, probe_expect_enter(id), TopMemoryContext,
+						   max_response_bytes, max_timeout_ms);
 
 		if (!http_engine_submit(engine, &req))
 		{
@@ -262,10 +205,71 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_ti
 }
 
 /*
+ * The request of an HTTP probe from a row of PROBE_HTTP_COLUMNS, and in
+ * *expect what its result is judged by (allocated in expect_cxt). The
+ * request points into the row and into the current memory context. The
+ * probe's timeout is capped at max_timeout_ms (pg_incident.http_timeout).
+ */
+void
+probe_http_request(HeapTuple tup, TupleDesc desc, HttpRequest *req, ProbeExpect *expect,
+				   MemoryContext expect_cxt, int max_bytes, int max_timeout_ms)
+{
+	bool		isnull;
+	char	   *method = SPI_getvalue(tup, desc, 3);
+	Datum		headers = SPI_getbinval(tup, desc, 4, &isnull);
+	Datum		codes;
+	bool		codes_null;
+	char	   *want_body;
+
+	http_request_init(req);
+	req->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	req->url = SPI_getvalue(tup, desc, 2);
+	req->method = strcmp(method, "HEAD") == 0 ? HTTP_METHOD_HEAD :
+		strcmp(method, "POST") == 0 ? HTTP_METHOD_POST : HTTP_METHOD_GET;
+	req->body = SPI_getvalue(tup, desc, 5);
+	req->body_len = req->body ? strlen(req->body) : 0;
+	if (!isnull)
+	{
+		Datum	   *hdatums;
+		int			nh;
+		const char **hs;
+
+		deconstruct_array(DatumGetArrayTypeP(headers), TEXTOID, -1, false, TYPALIGN_INT,
+						  &hdatums, NULL, &nh);
+		hs = palloc(sizeof(char *) * (nh + 1));
+		for (int h = 0; h < nh; h++)
+			hs[h] = TextDatumGetCString(hdatums[h]);
+		req->headers = hs;
+		req->nheaders = nh;
+	}
+	req->timeout_ms = Min(DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)), Max(max_timeout_ms, 1));
+	req->connect_timeout_ms = req->timeout_ms;
+	req->verify_tls = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+	req->max_bytes = max_bytes;
+	req->max_redirects = PROBE_MAX_REDIRECTS;
+
+	codes = SPI_getbinval(tup, desc, 8, &codes_null);
+	if (!codes_null)
+	{
+		Datum	   *cd;
+		int			nc;
+
+		deconstruct_array(DatumGetArrayTypeP(codes), INT4OID, 4, true, TYPALIGN_INT, &cd, NULL, &nc);
+		expect->status = MemoryContextAlloc(expect_cxt, sizeof(int) * Max(nc, 1));
+		for (int c = 0; c < nc; c++)
+			expect->status[c] = DatumGetInt32(cd[c]);
+		expect->nstatus = nc;
+	}
+	want_body = SPI_getvalue(tup, desc, 9);
+	if (want_body != NULL)
+		expect->body = MemoryContextStrdup(expect_cxt, want_body);
+}
+
+/*
  * The JSON result of incident__probe_record() for an HTTP fetch, judged
  * against the probe's expected status codes and body.
  */
-static char *
+char *
 probe_judge(const HttpResult *res, const ProbeExpect *expect)
 {
 	StringInfoData buf;
@@ -323,9 +327,10 @@ probe_judge(const HttpResult *res, const ProbeExpect *expect)
  * Records one result in a subtransaction, so that one bad probe row cannot
  * undo the others; false (and a WARNING) when it failed.
  */
-static bool
-probe_record_one(const char *schema, int64 probe_id, const char *result_json)
+bool
+probe_record_result(int64 probe_id, const char *result_json)
 {
+	const char *schema = probe_schema();
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	bool		ok = true;
@@ -385,8 +390,11 @@ probe_record_results(HttpEngine *engine)
 {
 	HttpResult	res;
 	int			n = 0;
-	const char *schema = NULL;
 
+	if (http_engine_idle(engine))
+		return 0;
+	/* an error (no extension) before a result is taken, so that none is lost */
+	(void) probe_schema();
 	for (;;)
 	{
 		ProbeExpect *expect = NULL;
@@ -394,16 +402,12 @@ probe_record_results(HttpEngine *engine)
 
 		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
-		if (schema == NULL && http_engine_in_flight(engine) == 0 && http_engine_idle(engine))
-			break;
-		if (schema == NULL)
-			schema = probe_schema();
 		if (!http_engine_next_result(engine, &res))
 			break;
 		if (probe_expects)
 			expect = hash_search(probe_expects, &res.id, HASH_FIND, NULL);
 		json = probe_judge(&res, expect);
-		probe_record_one(schema, res.id, json);
+		probe_record_result(res.id, json);
 		probe_expect_forget(res.id);
 		http_result_free(&res);
 		pfree(json);
@@ -413,18 +417,18 @@ probe_record_results(HttpEngine *engine)
 }
 
 /*
- * Milliseconds until the next HTTP probe is due (0 if one is due now), or
- * -1 if none is scheduled.
+ * Milliseconds until the next probe of a kind (http or sql) is due (0 if
+ * one is due now), or -1 if none is scheduled.
  */
 long
-probe_next_due_ms(void)
+probe_next_due_ms(const char *kind)
 {
 	char	   *q = psprintf("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(s.next_run_at)"
 							 " OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
 							 "  FROM %1$s.incident_probe_state s JOIN %1$s.incident_probe p"
 							 "    ON p.id OPERATOR(pg_catalog.=) s.probe_id"
-							 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) 'http' AND s.claimed_at IS NULL",
-							 probe_schema());
+							 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) %2$s AND s.claimed_at IS NULL",
+							 probe_schema(), quote_literal_cstr(kind));
 	bool		isnull;
 	int64		ms;
 

@@ -1,10 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * probe.h
- *		The worker's HTTP probes (src/worker/probe.c): claim, judge, record.
+ *		The worker's HTTP probes (src/worker/probe.c): claim, judge, record;
+ *		and what the SQL probes (probe_sql.c) and incident_probe_run()
+ *		(probe_run.c) share with them.
  *
- * Every function runs inside a transaction that the caller (worker.c)
- * started, with SPI connected, and never waits on the network.
+ * Every function runs inside a transaction that the caller started, with
+ * SPI connected, and never waits on the network.
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -13,13 +15,44 @@
 #ifndef PG_INCIDENT_PROBE_H
 #define PG_INCIDENT_PROBE_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+
 #include "http.h"
 
-extern void probe_release_claims(void);
+/* redirects an HTTP probe follows at most */
+#define PROBE_MAX_REDIRECTS 5
+
+/*
+ * The columns of incident_probe p that probe_http_request reads, in its
+ * order: id, url, method, headers, body, timeout in ms, verify_tls,
+ * expect_status, expect_body.
+ */
+#define PROBE_HTTP_COLUMNS \
+	"p.id, p.url, p.method, p.headers, p.body," \
+	" (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4," \
+	" p.verify_tls, p.expect_status, p.expect_body"
+
+/* what an HTTP result is judged by */
+typedef struct ProbeExpect
+{
+	int64		probe_id;		/* hash key, where kept in a hash */
+	int			nstatus;		/* 0: 200 to 399 */
+	int		   *status;
+	char	   *body;			/* NULL: any body */
+} ProbeExpect;
+
+extern const char *probe_schema(void);
+extern void probe_release_claims(const char *kind);
 extern int	probe_claim_http(HttpEngine *engine, int max, int max_response_bytes,
 							 int max_timeout_ms);
+extern void probe_http_request(HeapTuple tup, TupleDesc desc, HttpRequest *req,
+							   ProbeExpect *expect, MemoryContext expect_cxt,
+							   int max_bytes, int max_timeout_ms);
+extern char *probe_judge(const HttpResult *res, const ProbeExpect *expect);
+extern bool probe_record_result(int64 probe_id, const char *result_json);
 extern int	probe_record_results(HttpEngine *engine);
-extern long probe_next_due_ms(void);
+extern long probe_next_due_ms(const char *kind);
 extern void probe_discard_results(HttpEngine *engine);
 extern int	probe_prune(int retention_s);
 

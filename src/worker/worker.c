@@ -8,16 +8,19 @@
  * while the library is preloaded, started once the server is consistent
  * (so also on a hot standby), connected to no database. Every few seconds
  * it looks pg_incident.database up in pg_database (a shared catalog) and,
- * when the database exists, starts the database worker, a dynamic
- * background worker that is never restarted by the postmaster itself. When
- * that worker exits for any reason (pg_terminate_backend, DROP DATABASE ...
- * WITH (FORCE), an error), the launcher starts it again after
+ * when the database exists, starts the two database workers, dynamic
+ * background workers that are never restarted by the postmaster itself:
+ * "pg_incident worker" runs the HTTP probes (and, later, delivers
+ * notifications) through one HTTP engine, and "pg_incident sql worker"
+ * runs the SQL probes one at a time, so that a slow query never delays an
+ * HTTP check. When either exits for any reason (pg_terminate_backend, DROP
+ * DATABASE ... WITH (FORCE), an error), the launcher starts it again after
  * INCIDENT_WORKER_RESTART_SECONDS if the database still exists, and
  * otherwise logs once that it waits for the database. A dropped database
  * therefore costs one LOG line, not a FATAL line every few seconds from a
  * worker that the postmaster restarts forever.
  *
- * The database worker connects to pg_incident.database and turns: it
+ * A database worker connects to pg_incident.database and turns: it
  * reloads the configuration after SIGHUP, then decides what it can do:
  *
  *	- "disabled" while pg_incident.enabled is off;
@@ -27,19 +30,24 @@
  *	- "waiting for the extension" while pg_incident is not installed in
  *	  its database, logged once per wait;
  *	- otherwise it runs the phases of a turn, each in its own short
- *	  transaction: claim due work, submit HTTP requests, harvest their
- *	  results, write the results (and, later, deliver notifications). An
- *	  error in a phase is logged, counted in the shared status, and the
- *	  transaction aborted; the loop goes on with the next phase.
+ *	  transaction. The HTTP worker records the results the engine
+ *	  finished, claims the due probes and hands them to the engine (which
+ *	  runs them during the wait between turns), prunes old results, and
+ *	  asks when the next probe is due. The SQL worker claims one due SQL
+ *	  probe in one transaction and runs and records it in the next,
+ *	  until none is due. An error in a phase is logged, counted in the
+ *	  shared status, and the transaction aborted; the loop goes on with the
+ *	  next phase.
  *
- * It never keeps a transaction open across its wait. The wait
- * (incident_worker_wait) is one WaitEventSet over the latch, postmaster
- * death and the sockets of an optional WorkerWaitSource (worker.h), so the
- * HTTP engine can put curl's sockets into the same wait. Signals are the
- * standard ones (SIGHUP reloads, SIGTERM asks to stop, SIGUSR1 is
- * procsignal_sigusr1_handler); CHECK_FOR_INTERRUPTS() after every wake-up
- * absorbs ProcSignalBarriers, so DROP DATABASE of another database never
- * waits for the worker.
+ * Neither keeps a transaction open across its wait. The wait
+ * (incident_worker_wait) is WaitLatch, or for the HTTP worker the engine's
+ * wait over the latch and curl's sockets, which the engine keeps in one
+ * epoll set. Signals are the standard ones (SIGHUP reloads, SIGTERM asks
+ * to stop, SIGUSR1 is procsignal_sigusr1_handler); CHECK_FOR_INTERRUPTS()
+ * after every wake-up absorbs ProcSignalBarriers, so DROP DATABASE of
+ * another database never waits for the worker. While the SQL worker runs a
+ * probe's query, SIGTERM is die(), so that a shutdown cancels the query at
+ * once instead of waiting for its statement timeout.
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -71,6 +79,7 @@
 
 #include "http.h"
 #include "probe.h"
+#include "probe_sql.h"
 #include "worker.h"
 
 /* a phase of a turn; runs inside its own transaction with a snapshot */
@@ -86,14 +95,25 @@ typedef enum WorkerMode
 	WORKER_MODE_WORKING
 } WorkerMode;
 
+/* a database worker the launcher starts, and what it knows of it */
+typedef struct WorkerChild
+{
+	WorkerRole	role;
+	const char *name;			/* bgw_name and bgw_type */
+	BackgroundWorkerHandle *handle;
+	TimestampTz last_exit;
+} WorkerChild;
+
 /* ---- forward declarations ---- */
 
-static void worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
-								 bool *missing_logged);
+static void worker_launcher_turn(WorkerChild *children, int nchildren, bool *missing_logged);
 static bool worker_database_exists(void);
-static BackgroundWorkerHandle *worker_launch(void);
+static BackgroundWorkerHandle *worker_launch(const WorkerChild *child);
 static void worker_launcher_exit(int code, Datum arg);
+static const char *worker_name(void);
 static long worker_turn(WorkerMode *mode);
+static long worker_turn_http(void);
+static long worker_turn_sql(void);
 static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
 static bool worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg);
 static void worker_phase_context(void *arg);
@@ -103,19 +123,24 @@ static void worker_phase_record(void *arg);
 static void worker_phase_claim(void *arg);
 static void worker_phase_next_due(void *arg);
 static void worker_phase_prune(void *arg);
-static int	worker_http_max_sockets(void *arg);
-static long worker_http_prepare(void *arg, WaitEventSet *set);
-static void worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable);
-static void worker_http_timeout(void *arg);
+static void worker_phase_claim_sql(void *arg);
+static void worker_phase_run_sql(void *arg);
+static void worker_phase_next_due_sql(void *arg);
 
-/* the launcher's handle of the database worker, for its exit callback */
-static BackgroundWorkerHandle *worker_launcher_handle = NULL;
-
-/* the one HTTP engine of this process, and the wait source it makes */
-static HttpEngine *worker_http = NULL;
-static WorkerWaitSource worker_http_source = {
-	worker_http_max_sockets, worker_http_prepare, worker_http_ready, worker_http_timeout, NULL
+/* the database workers, as the launcher knows them (also for its exit callback) */
+static WorkerChild worker_children[] = {
+	{WORKER_ROLE_DATABASE, "pg_incident worker", NULL, 0},
+	{WORKER_ROLE_SQL, "pg_incident sql worker", NULL, 0},
 };
+
+/* which database worker this process is */
+static WorkerRole worker_role = WORKER_ROLE_DATABASE;
+
+/* the one HTTP engine of the HTTP worker */
+static HttpEngine *worker_http = NULL;
+
+/* SQL probes run per turn at most, so that a reload or shutdown is seen */
+#define WORKER_SQL_PER_TURN 20
 
 /* when the worker last pruned old probe results, and how often it does */
 #define WORKER_PRUNE_INTERVAL_MS 10000
@@ -151,61 +176,21 @@ incident_worker_register(void)
  */
 
 /*
- * Wait until the latch is set, timeout_ms passes (-1: no limit), the
- * postmaster dies (the process exits) or, with a source, one of its
- * sockets is ready or its own timeout passes; then tell the source.
+ * Wait until the latch is set, timeout_ms passes (-1: no limit) or the
+ * postmaster dies (the process exits); with an HTTP engine, also until one
+ * of curl's sockets is ready or curl's timer is due, whose work is then
+ * done. The latch is reset.
  */
 void
-incident_worker_wait(Latch *latch, long timeout_ms, const WorkerWaitSource *source)
+incident_worker_wait(Latch *latch, long timeout_ms, HttpEngine *engine)
 {
-	WaitEventSet *set;
-	WaitEvent  *events;
-	int			nsockets = 0;
-	int			nevents;
-	int			n;
-	long		source_timeout = -1;
-	long		timeout = timeout_ms;
-	TimestampTz start = GetCurrentTimestamp();
-
-	if (source != NULL && source->max_sockets != NULL)
-		nsockets = Max(source->max_sockets(source->arg), 0);
-	nevents = 2 + nsockets;
-
-#if PG_VERSION_NUM >= 170000
-	set = CreateWaitEventSet(NULL, nevents);
-#else
-	set = CreateWaitEventSet(CurrentMemoryContext, nevents);
-#endif
-	AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, latch, NULL);
-	AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-
-	if (source != NULL && source->prepare != NULL)
-	{
-		source_timeout = source->prepare(source->arg, set);
-		if (source_timeout >= 0 && (timeout < 0 || source_timeout < timeout))
-			timeout = source_timeout;
-	}
-
-	events = palloc(sizeof(WaitEvent) * nevents);
-	n = WaitEventSetWait(set, timeout, events, nevents, PG_WAIT_EXTENSION);
-
-	for (int i = 0; i < n; i++)
-	{
-		if (events[i].events & WL_LATCH_SET)
-			ResetLatch(latch);
-		else if ((events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE)) &&
-				 source != NULL && source->ready != NULL)
-			source->ready(source->arg, events[i].fd,
-						  (events[i].events & WL_SOCKET_READABLE) != 0,
-						  (events[i].events & WL_SOCKET_WRITEABLE) != 0);
-	}
-
-	if (source != NULL && source->timeout != NULL && source_timeout >= 0 &&
-		TimestampDifferenceExceeds(start, GetCurrentTimestamp(), (int) Min(source_timeout, INT_MAX)))
-		source->timeout(source->arg);
-
-	pfree(events);
-	FreeWaitEventSet(set);
+	if (engine != NULL)
+		http_engine_wait(engine, latch, timeout_ms);
+	else
+		(void) WaitLatch(latch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH | (timeout_ms >= 0 ? WL_TIMEOUT : 0),
+						 timeout_ms, PG_WAIT_EXTENSION);
+	ResetLatch(latch);
 }
 
 /* ---------------------------------------------------------------------
@@ -220,8 +205,6 @@ incident_worker_wait(Latch *latch, long timeout_ms, const WorkerWaitSource *sour
 void
 incident_launcher_main(Datum arg)
 {
-	BackgroundWorkerHandle *handle = NULL;
-	TimestampTz last_exit = 0;
 	bool		missing_logged = false;
 	MemoryContext turn_cxt;
 
@@ -255,11 +238,13 @@ incident_launcher_main(Datum arg)
 
 		MemoryContextReset(turn_cxt);
 		old = MemoryContextSwitchTo(turn_cxt);
-		worker_launcher_turn(&handle, &last_exit, &missing_logged);
-		worker_launcher_handle = handle;
+		worker_launcher_turn(worker_children, lengthof(worker_children), &missing_logged);
 		incident_worker_state_loop();
-		/* woken at once by the postmaster when the worker starts or stops */
-		timeout = handle != NULL ? -1 : INCIDENT_WORKER_RECHECK_MS;
+		/* woken at once by the postmaster when a worker starts or stops */
+		timeout = -1;
+		for (int i = 0; i < (int) lengthof(worker_children); i++)
+			if (worker_children[i].handle == NULL)
+				timeout = INCIDENT_WORKER_RECHECK_MS;
 		incident_worker_wait(MyLatch, timeout, NULL);
 		MemoryContextSwitchTo(old);
 	}
@@ -269,32 +254,61 @@ incident_launcher_main(Datum arg)
 }
 
 /*
- * One turn of the launcher: notice the worker's exit, start it when due.
+ * One turn of the launcher: notice the workers' exits, start each when due.
  */
 static void
-worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
-					 bool *missing_logged)
+worker_launcher_turn(WorkerChild *children, int nchildren, bool *missing_logged)
 {
-	pid_t		pid;
+	bool		checked = false;
+	bool		exists = false;
+	bool		all_running = true;
 
-	if (*handle != NULL)
+	for (int i = 0; i < nchildren; i++)
 	{
-		if (GetBackgroundWorkerPid(*handle, &pid) != BGWH_STOPPED)
-			return;
-		pfree(*handle);
-		*handle = NULL;
-		*last_exit = GetCurrentTimestamp();
+		WorkerChild *child = &children[i];
+		pid_t		pid;
+
+		if (child->handle != NULL)
+		{
+			if (GetBackgroundWorkerPid(child->handle, &pid) != BGWH_STOPPED)
+				continue;
+			pfree(child->handle);
+			child->handle = NULL;
+			child->last_exit = GetCurrentTimestamp();
+		}
+
+		if (child->last_exit != 0 &&
+			!TimestampDifferenceExceeds(child->last_exit, GetCurrentTimestamp(),
+										INCIDENT_WORKER_RESTART_SECONDS * 1000))
+		{
+			all_running = false;
+			incident_worker_state_set(WORKER_ROLE_LAUNCHER, "restarting");
+			continue;
+		}
+
+		if (!checked)
+		{
+			exists = worker_database_exists();
+			checked = true;
+		}
+		if (!exists)
+		{
+			all_running = false;
+			continue;
+		}
+
+		child->handle = worker_launch(child);
+		if (child->handle == NULL)
+		{
+			/* no free background worker slot: retry after the restart time */
+			child->last_exit = GetCurrentTimestamp();
+			all_running = false;
+			incident_worker_state_set(WORKER_ROLE_LAUNCHER, "no free worker slot");
+		}
+		/* the start, and later the exit, of the worker set our latch */
 	}
 
-	if (*last_exit != 0 &&
-		!TimestampDifferenceExceeds(*last_exit, GetCurrentTimestamp(),
-									INCIDENT_WORKER_RESTART_SECONDS * 1000))
-	{
-		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "restarting");
-		return;
-	}
-
-	if (!worker_database_exists())
+	if (checked && !exists)
 	{
 		if (!*missing_logged)
 			ereport(LOG,
@@ -306,19 +320,13 @@ worker_launcher_turn(BackgroundWorkerHandle **handle, TimestampTz *last_exit,
 		pgstat_report_activity(STATE_IDLE, "waiting for the database");
 		return;
 	}
-	*missing_logged = false;
-
-	*handle = worker_launch();
-	if (*handle == NULL)
+	if (checked)
+		*missing_logged = false;
+	if (all_running)
 	{
-		/* no free background worker slot: retry after the restart time */
-		*last_exit = GetCurrentTimestamp();
-		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "no free worker slot");
-		return;
+		incident_worker_state_set(WORKER_ROLE_LAUNCHER, "running");
+		pgstat_report_activity(STATE_IDLE, "watching the database workers");
 	}
-	/* the start, and later the exit, of the worker set our latch */
-	incident_worker_state_set(WORKER_ROLE_LAUNCHER, "running");
-	pgstat_report_activity(STATE_IDLE, "watching the database worker");
 }
 
 /*
@@ -362,10 +370,10 @@ worker_database_exists(void)
 }
 
 /*
- * Start the database worker; NULL if there is no free worker slot (logged).
+ * Start a database worker; NULL if there is no free worker slot (logged).
  */
 static BackgroundWorkerHandle *
-worker_launch(void)
+worker_launch(const WorkerChild *child)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle = NULL;
@@ -378,9 +386,9 @@ worker_launch(void)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	strlcpy(worker.bgw_library_name, "pg_incident", BGW_MAXLEN);
 	strlcpy(worker.bgw_function_name, "incident_worker_main", BGW_MAXLEN);
-	strlcpy(worker.bgw_name, "pg_incident worker", BGW_MAXLEN);
-	strlcpy(worker.bgw_type, "pg_incident worker", BGW_MAXLEN);
-	worker.bgw_main_arg = (Datum) 0;
+	strlcpy(worker.bgw_name, child->name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, child->name, BGW_MAXLEN);
+	worker.bgw_main_arg = Int32GetDatum((int32) child->role);
 	worker.bgw_notify_pid = MyProcPid;
 
 	/* the handle lives beyond the turn's memory context */
@@ -391,7 +399,7 @@ worker_launch(void)
 	{
 		ereport(WARNING,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-				 errmsg("pg_incident launcher: could not start the database worker"),
+				 errmsg("pg_incident launcher: could not start \"%s\"", child->name),
 				 errdetail("All background worker slots are in use."),
 				 errhint("Raise max_worker_processes; the launcher tries again in %d seconds.",
 						 INCIDENT_WORKER_RESTART_SECONDS)));
@@ -401,14 +409,15 @@ worker_launch(void)
 }
 
 /*
- * When the launcher exits, the database worker goes too, so that a new
- * launcher never starts a second one.
+ * When the launcher exits, the database workers go too, so that a new
+ * launcher never starts a second of either.
  */
 static void
 worker_launcher_exit(int code, Datum arg)
 {
-	if (worker_launcher_handle != NULL)
-		TerminateBackgroundWorker(worker_launcher_handle);
+	for (int i = 0; i < (int) lengthof(worker_children); i++)
+		if (worker_children[i].handle != NULL)
+			TerminateBackgroundWorker(worker_children[i].handle);
 }
 
 /* ---------------------------------------------------------------------
@@ -417,33 +426,37 @@ worker_launcher_exit(int code, Datum arg)
  */
 
 /*
- * Main of the database worker.
+ * Main of a database worker; arg is its WorkerRole.
  */
 void
 incident_worker_main(Datum arg)
 {
 	WorkerMode	mode = WORKER_MODE_STARTING;
 
+	worker_role = (WorkerRole) DatumGetInt32(arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(incident_worker_database, NULL, 0);
-	if (!incident_worker_state_start(WORKER_ROLE_DATABASE, incident_worker_database))
+	if (!incident_worker_state_start(worker_role, incident_worker_database))
 	{
-		ereport(LOG, (errmsg("pg_incident worker: another worker is running; exiting")));
+		ereport(LOG, (errmsg("%s: another one is running; exiting", worker_name())));
 		proc_exit(0);
 	}
 	ereport(LOG,
-			(errmsg("pg_incident worker: started in database \"%s\"", incident_worker_database)));
+			(errmsg("%s: started in database \"%s\"", worker_name(), incident_worker_database)));
 
 	worker_turn_context = AllocSetContextCreate(TopMemoryContext, "pg_incident worker turn",
 												ALLOCSET_DEFAULT_SIZES);
-	worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
-	if (worker_http == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("pg_incident worker: could not start the HTTP engine")));
+	if (worker_role == WORKER_ROLE_DATABASE)
+	{
+		worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
+		if (worker_http == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("%s: could not start the HTTP engine", worker_name())));
+	}
 
 	while (!ShutdownRequestPending)
 	{
@@ -463,12 +476,21 @@ incident_worker_main(Datum arg)
 		incident_worker_state_loop();
 
 		/* curl's sockets join the wait: a finished request wakes the worker */
-		incident_worker_wait(MyLatch, timeout, &worker_http_source);
+		incident_worker_wait(MyLatch, timeout, worker_http);
 		MemoryContextSwitchTo(old);
 	}
 
 	/* the launcher decides whether to start the worker again */
 	proc_exit(0);
+}
+
+/*
+ * The name of this database worker, for its log lines.
+ */
+static const char *
+worker_name(void)
+{
+	return worker_role == WORKER_ROLE_SQL ? "pg_incident sql worker" : "pg_incident worker";
 }
 
 /*
@@ -482,38 +504,38 @@ worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state)
 		switch (next)
 		{
 			case WORKER_MODE_DISABLED:
-				ereport(LOG, (errmsg("pg_incident worker: disabled by pg_incident.enabled; waiting")));
+				ereport(LOG, (errmsg("%s: disabled by pg_incident.enabled; waiting", worker_name())));
 				break;
 			case WORKER_MODE_STANDBY:
-				ereport(LOG, (errmsg("pg_incident worker: the server is a standby; waiting for promotion")));
+				ereport(LOG, (errmsg("%s: the server is a standby; waiting for promotion", worker_name())));
 				break;
 			case WORKER_MODE_NO_EXTENSION:
 				ereport(LOG,
-						(errmsg("pg_incident worker: extension pg_incident is not installed in database \"%s\"; waiting",
-								incident_worker_database)));
+						(errmsg("%s: extension pg_incident is not installed in database \"%s\"; waiting",
+								worker_name(), incident_worker_database)));
 				break;
 			case WORKER_MODE_WORKING:
 				ereport(LOG,
-						(errmsg("pg_incident worker: working in database \"%s\"",
-								incident_worker_database)));
+						(errmsg("%s: working in database \"%s\"",
+								worker_name(), incident_worker_database)));
 				break;
 			case WORKER_MODE_STARTING:
 				break;
 		}
 		*mode = next;
 	}
-	incident_worker_state_set(WORKER_ROLE_DATABASE, state);
+	incident_worker_state_set(worker_role, state);
 	pgstat_report_activity(STATE_IDLE, state);
 }
 
 /*
- * One turn of the database worker; returns how long to wait, in ms.
+ * One turn of a database worker; returns how long to wait, in ms.
  */
 static long
 worker_turn(WorkerMode *mode)
 {
 	bool		installed = false;
-	long		next_due;
+	long		timeout;
 
 	if (!incident_worker_enabled)
 	{
@@ -531,23 +553,36 @@ worker_turn(WorkerMode *mode)
 		return INCIDENT_WORKER_RECHECK_MS;
 	if (!installed)
 	{
-		probe_discard_results(worker_http);
+		if (worker_http != NULL)
+			probe_discard_results(worker_http);
 		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
 		return Max(incident_worker_naptime, INCIDENT_WORKER_RECHECK_MS);
 	}
 	if (*mode != WORKER_MODE_WORKING)
 	{
 		/* a check left in flight by a crashed predecessor counts as not done */
-		if (http_engine_in_flight(worker_http) == 0)
+		if (worker_http == NULL || http_engine_in_flight(worker_http) == 0)
 			worker_run_phase("releasing claims", worker_phase_release_claims, NULL);
 		worker_set_mode(mode, WORKER_MODE_WORKING, "idle");
 	}
 
-	/*
-	 * The phases of a turn, each in its own transaction; a failed phase does
-	 * not stop the ones after it. None waits on the network: the HTTP engine
-	 * runs the requests during the wait between turns.
-	 */
+	timeout = worker_role == WORKER_ROLE_SQL ? worker_turn_sql() : worker_turn_http();
+
+	incident_worker_state_set(worker_role, "idle");
+	pgstat_report_activity(STATE_IDLE, "idle");
+	return timeout;
+}
+
+/*
+ * The phases of the HTTP worker's turn, each in its own transaction; a
+ * failed phase does not stop the ones after it. None waits on the network:
+ * the HTTP engine runs the requests during the wait between turns.
+ */
+static long
+worker_turn_http(void)
+{
+	long		next_due = -1;
+
 	worker_run_phase("recording results", worker_phase_record, NULL);
 	worker_run_phase("claiming due probes", worker_phase_claim, NULL);
 	/* old results go in small batches, every PRUNE_INTERVAL_MS */
@@ -556,15 +591,36 @@ worker_turn(WorkerMode *mode)
 		worker_last_prune = GetCurrentTimestamp();
 		worker_run_phase("pruning old results", worker_phase_prune, NULL);
 	}
-	next_due = -1;
 	worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
 	/* with every slot busy, only a finished request (or curl's timer) can help */
 	if (http_engine_capacity_left(worker_http) == 0)
 		next_due = -1;
 	/* later: "delivering notifications" (outbox.c) */
 
-	incident_worker_state_set(WORKER_ROLE_DATABASE, "idle");
-	pgstat_report_activity(STATE_IDLE, "idle");
+	return next_due >= 0 ? Min((long) incident_worker_naptime, next_due) : incident_worker_naptime;
+}
+
+/*
+ * The SQL worker's turn: claim a due SQL probe (committed, so that its
+ * check is seen as in flight), then run and record it in the next
+ * transaction; again until none is due or WORKER_SQL_PER_TURN ran.
+ */
+static long
+worker_turn_sql(void)
+{
+	long		next_due = -1;
+
+	for (int i = 0; i < WORKER_SQL_PER_TURN && !ShutdownRequestPending; i++)
+	{
+		ProbeSqlCheck *check = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!worker_run_phase("claiming a due SQL probe", worker_phase_claim_sql, &check) ||
+			check == NULL)
+			break;
+		worker_run_phase("running a SQL probe", worker_phase_run_sql, check);
+	}
+	worker_run_phase("finding the next due SQL probe", worker_phase_next_due_sql, &next_due);
 	return next_due >= 0 ? Min((long) incident_worker_naptime, next_due) : incident_worker_naptime;
 }
 
@@ -656,12 +712,13 @@ worker_phase_check_extension(void *arg)
 }
 
 /*
- * Phase: clear the claims of checks that no process has in flight.
+ * Phase: clear the claims of this worker's kind of checks: at its start,
+ * none is in flight.
  */
 static void
 worker_phase_release_claims(void *arg)
 {
-	probe_release_claims();
+	probe_release_claims(worker_role == WORKER_ROLE_SQL ? "sql" : "http");
 }
 
 /*
@@ -700,33 +757,61 @@ worker_phase_prune(void *arg)
 static void
 worker_phase_next_due(void *arg)
 {
-	*(long *) arg = probe_next_due_ms();
+	*(long *) arg = probe_next_due_ms("http");
 }
 
-/* how many sockets the HTTP engine adds to the wait */
-static int
-worker_http_max_sockets(void *arg)
-{
-	return http_engine_max_sockets(worker_http);
-}
-
-/* add the HTTP engine's sockets to the wait; ms until curl's timer */
-static long
-worker_http_prepare(void *arg, WaitEventSet *set)
-{
-	return http_engine_prepare_wait(worker_http, set);
-}
-
-/* a socket of the HTTP engine is ready */
+/*
+ * Phase: claim the SQL probe that is due first; *arg gets its check, in
+ * the turn's memory context, or NULL.
+ */
 static void
-worker_http_ready(void *arg, pgsocket fd, bool readable, bool writable)
+worker_phase_claim_sql(void *arg)
 {
-	http_engine_socket_ready(worker_http, fd, readable, writable);
+	*(ProbeSqlCheck **) arg = probe_sql_claim(worker_turn_context);
 }
 
-/* curl's timer has passed */
+/*
+ * Phase: run a claimed SQL probe's query, read-only as its run_as role,
+ * and record the result. SIGTERM cancels the query at once meanwhile.
+ */
 static void
-worker_http_timeout(void *arg)
+worker_phase_run_sql(void *arg)
 {
-	http_engine_timeout(worker_http);
+	ProbeSqlCheck *check = (ProbeSqlCheck *) arg;
+	char	   *volatile result = NULL;
+	char		activity[NAMEDATALEN + 128];
+
+	snprintf(activity, sizeof(activity), "running SQL probe %s", check->name);
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	/*
+	 * A shutdown asked for before the switch leaves the claim, which the
+	 * next worker releases.
+	 */
+	pqsignal(SIGTERM, die);
+	if (ShutdownRequestPending)
+	{
+		pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+		return;
+	}
+	PG_TRY();
+	{
+		result = probe_sql_run(check);
+	}
+	PG_FINALLY();
+	{
+		pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
+	}
+	PG_END_TRY();
+
+	probe_record_result(check->probe_id, result);
+}
+
+/*
+ * Phase: in how many ms the next SQL probe is due.
+ */
+static void
+worker_phase_next_due_sql(void *arg)
+{
+	*(long *) arg = probe_next_due_ms("sql");
 }

@@ -4,7 +4,7 @@
  *		The status of pg_incident's worker processes in shared memory, and
  *		incident__worker_state(), the SQL function that reads it.
  *
- * The launcher and the database worker (worker.c) each own one slot: its
+ * The launcher and the two database workers (worker.c) each own a slot: its
  * pid, when it started, its state ("waiting for the database", "waiting
  * for the extension", "idle on a standby", "disabled", "idle"), what it
  * did last and when, how many turns it made, how many phases failed and
@@ -13,7 +13,8 @@
  * only when the library is preloaded; without it the function returns no
  * row.
  *
- * incident__worker_state() returns one row: the database worker's slot
+ * incident__worker_state() returns one row per database worker, process
+ * "worker" (HTTP probes) then "sql worker" (SQL probes): the worker's slot
  * when that process is running, else the launcher's (so that "waiting for
  * the database" shows, with the launcher's pid and turns), else a row with
  * state "stopped".
@@ -60,7 +61,7 @@ typedef struct WorkerSlot
 typedef struct WorkerShared
 {
 	slock_t		mutex;
-	WorkerSlot	slots[2];		/* indexed by WorkerRole */
+	WorkerSlot	slots[WORKER_NROLES];	/* indexed by WorkerRole */
 } WorkerShared;
 
 static WorkerShared *worker_shared = NULL;
@@ -235,56 +236,68 @@ incident_worker_state_error(const char *message)
 }
 
 /*
- * incident__worker_state() returns the status of the worker: one row, or
- * none when the library is not preloaded.
+ * incident__worker_state() returns one row per database worker, none when
+ * the library is not preloaded.
  */
 Datum
 incident__worker_state(PG_FUNCTION_ARGS)
 {
+	static const struct
+	{
+		WorkerRole	role;
+		const char *process;
+	}			rows[] = {
+		{WORKER_ROLE_DATABASE, "worker"},
+		{WORKER_ROLE_SQL, "sql worker"},
+	};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	WorkerSlot	slot;
-	WorkerSlot	launcher;
-	Datum		values[10];
-	bool		nulls[10];
+	WorkerSlot	slots[WORKER_NROLES];
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (worker_shared == NULL)
 		PG_RETURN_VOID();
 
 	SpinLockAcquire(&worker_shared->mutex);
-	slot = worker_shared->slots[WORKER_ROLE_DATABASE];
-	launcher = worker_shared->slots[WORKER_ROLE_LAUNCHER];
+	memcpy(slots, worker_shared->slots, sizeof(slots));
 	SpinLockRelease(&worker_shared->mutex);
 
-	if (slot.pid == 0)
+	for (int r = 0; r < (int) lengthof(rows); r++)
 	{
-		if (launcher.pid != 0)
-			slot = launcher;	/* what the launcher waits for */
-		else
+		WorkerSlot	slot = slots[rows[r].role];
+		Datum		values[11];
+		bool		nulls[11];
+
+		if (slot.pid == 0)
 		{
-			strlcpy(slot.state, "stopped", WORKER_STATE_LEN);
-			slot.started_at = 0;
+			if (slots[WORKER_ROLE_LAUNCHER].pid != 0)
+				slot = slots[WORKER_ROLE_LAUNCHER]; /* what the launcher waits for */
+			else
+			{
+				memset(&slot, 0, sizeof(slot));
+				strlcpy(slot.state, "stopped", WORKER_STATE_LEN);
+			}
 		}
+
+		memset(nulls, 0, sizeof(nulls));
+		values[0] = Int32GetDatum(slot.pid);
+		nulls[0] = slot.pid == 0;
+		values[1] = TimestampTzGetDatum(slot.started_at);
+		nulls[1] = slot.started_at == 0;
+		values[2] = CStringGetTextDatum(slot.state);
+		values[3] = CStringGetTextDatum(slot.database[0] ? slot.database : incident_worker_database);
+		values[4] = CStringGetTextDatum(slot.activity);
+		nulls[4] = slot.activity[0] == '\0';
+		values[5] = TimestampTzGetDatum(slot.activity_at);
+		nulls[5] = slot.activity_at == 0;
+		values[6] = Int64GetDatum(slot.loops);
+		values[7] = Int64GetDatum(slot.errors);
+		values[8] = CStringGetTextDatum(slot.last_error);
+		nulls[8] = slot.last_error[0] == '\0';
+		values[9] = TimestampTzGetDatum(slot.last_error_at);
+		nulls[9] = slot.last_error_at == 0;
+		values[10] = CStringGetTextDatum(rows[r].process);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-
-	memset(nulls, 0, sizeof(nulls));
-	values[0] = Int32GetDatum(slot.pid);
-	nulls[0] = slot.pid == 0;
-	values[1] = TimestampTzGetDatum(slot.started_at);
-	nulls[1] = slot.started_at == 0;
-	values[2] = CStringGetTextDatum(slot.state);
-	values[3] = CStringGetTextDatum(slot.database[0] ? slot.database : incident_worker_database);
-	values[4] = CStringGetTextDatum(slot.activity);
-	nulls[4] = slot.activity[0] == '\0';
-	values[5] = TimestampTzGetDatum(slot.activity_at);
-	nulls[5] = slot.activity_at == 0;
-	values[6] = Int64GetDatum(slot.loops);
-	values[7] = Int64GetDatum(slot.errors);
-	values[8] = CStringGetTextDatum(slot.last_error);
-	nulls[8] = slot.last_error[0] == '\0';
-	values[9] = TimestampTzGetDatum(slot.last_error_at);
-	nulls[9] = slot.last_error_at == 0;
-
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	PG_RETURN_VOID();
 }

@@ -39,7 +39,7 @@ my $state_fn = q{
 CREATE FUNCTION incident__worker_state(
     OUT pid int, OUT started_at timestamptz, OUT state text, OUT database text,
     OUT last_activity text, OUT last_activity_at timestamptz, OUT loops bigint,
-    OUT errors bigint, OUT last_error text, OUT last_error_at timestamptz)
+    OUT errors bigint, OUT last_error text, OUT last_error_at timestamptz, OUT process text)
 RETURNS SETOF record
 AS '$libdir/pg_incident', 'incident__worker_state' LANGUAGE C STRICT VOLATILE;
 };
@@ -63,7 +63,7 @@ sub count_matches
 sub worker_field
 {
 	my ($n, $field) = @_;
-	return $n->safe_psql('postgres', "SELECT $field FROM incident__worker_state()");
+	return $n->safe_psql('postgres', "SELECT $field FROM incident__worker_state() WHERE process = 'worker'");
 }
 
 # wait until the reporting process (worker, else launcher) made N more turns
@@ -73,7 +73,7 @@ sub wait_turns
 	my $start = worker_field($n, 'loops');
 	my $pid = worker_field($n, 'pid');
 	$n->poll_query_until('postgres',
-		"SELECT pid <> $pid OR loops >= $start + $turns FROM incident__worker_state()")
+		"SELECT pid <> $pid OR loops >= $start + $turns FROM incident__worker_state() WHERE process = 'worker'")
 	  or die "the worker made no $turns turns";
 	return;
 }
@@ -92,7 +92,7 @@ my $no_db = qr/LOG:  pg_incident launcher: database "incidents" does not exist; 
 
 # ---- no database yet: the launcher waits ----
 ok($node->poll_query_until('postgres',
-		q{SELECT state = 'waiting for the database' FROM incident__worker_state()}),
+		q{SELECT state = 'waiting for the database' FROM incident__worker_state() WHERE process = 'worker'}),
 	'without its database the launcher reports "waiting for the database"');
 wait_turns($node, 3);
 is(count_matches(log_since(0), $no_db), 1, 'and logs that once, though it looked several times');
@@ -102,7 +102,7 @@ is(worker_pid($node), '', 'no database worker runs');
 my $offset = -s $node->logfile;
 $node->safe_psql('postgres', 'CREATE DATABASE incidents');
 ok($node->poll_query_until('postgres',
-		q{SELECT state = 'waiting for the extension' FROM incident__worker_state()}),
+		q{SELECT state = 'waiting for the extension' FROM incident__worker_state() WHERE process = 'worker'}),
 	'once the database exists the worker starts and waits for the extension');
 wait_turns($node, 3);
 my $log = log_since($offset);
@@ -117,29 +117,29 @@ ok( $node->poll_query_until('postgres',
 # ---- CREATE EXTENSION, DROP EXTENSION, CREATE EXTENSION ----
 $offset = -s $node->logfile;
 $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
-ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'after CREATE EXTENSION the worker is idle (working, no probes yet)');
 ok( $node->poll_query_until('postgres',
-		q{SELECT last_activity = 'finding the next due probe' FROM incident__worker_state()}),
+		q{SELECT last_activity = 'finding the next due probe' FROM incident__worker_state() WHERE process = 'worker'}),
 	'it runs the phases of a turn, up to the last ("finding the next due probe")');
 like(log_since($offset), qr/LOG:  pg_incident worker: working in database "incidents"/, 'and said so in the log');
 
 $offset = -s $node->logfile;
 $node->safe_psql('incidents', 'DROP EXTENSION pg_incident');
 ok($node->poll_query_until('postgres',
-		q{SELECT state = 'waiting for the extension' FROM incident__worker_state()}),
+		q{SELECT state = 'waiting for the extension' FROM incident__worker_state() WHERE process = 'worker'}),
 	'after DROP EXTENSION the worker waits again');
 wait_turns($node, 2);
 is(count_matches(log_since($offset), $not_installed), 1, 'with one LOG line');
 $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
-ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'a new CREATE EXTENSION is picked up by itself');
 is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'still no ERROR or FATAL in the log');
 
 # ---- a failing phase is logged and counted; the loop goes on ----
 $offset = -s $node->logfile;
 $node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.worker_fail_phase = 'recording results'; SELECT pg_reload_conf()});
-ok($node->poll_query_until('postgres', q{SELECT errors >= 3 FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT errors >= 3 FROM incident__worker_state() WHERE process = 'worker'}),
 	'a phase that fails is counted in errors');
 my $loops = worker_field($node, 'loops');
 wait_turns($node, 3);
@@ -163,7 +163,7 @@ is(worker_field($node, 'errors'), $errors, 'once the setting is reset, no more e
 # ProcSignalBarrier's own wake-up can make them absorb it in time.
 $node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.naptime = '10min'; SELECT pg_reload_conf()});
 ok( $node->poll_query_until('postgres',
-		q{SELECT last_activity_at < now() - interval '1 s' FROM incident__worker_state()}),
+		q{SELECT last_activity_at < now() - interval '1 s' FROM incident__worker_state() WHERE process = 'worker'}),
 	'with pg_incident.naptime = 10min the worker sleeps between turns');
 $node->safe_psql('postgres', 'CREATE DATABASE other');
 my $t0 = time();
@@ -175,24 +175,24 @@ ok(!$timed_out && $ret == 0, 'DROP DATABASE of another database completes') or d
 cmp_ok($took, '<', 5, 'within a few seconds, though the worker is asleep');
 $loops = worker_field($node, 'loops');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.naptime; SELECT pg_reload_conf()});
-ok($node->poll_query_until('postgres', "SELECT loops > $loops FROM incident__worker_state()"),
+ok($node->poll_query_until('postgres', "SELECT loops > $loops FROM incident__worker_state() WHERE process = 'worker'"),
 	'a reload wakes the sleeping worker');
 
 # ---- a plain DROP DATABASE of the worker's database fails ----
 ($ret, $out, $err) = $node->psql('postgres', 'DROP DATABASE incidents');
 isnt($ret, 0, 'a plain DROP DATABASE of the worker\'s database fails');
-like($err, qr/ERROR:  database "incidents" is being accessed by other users\nDETAIL:  There is 1 other session using the database\./,
-	'because the worker is connected to it');
+like($err, qr/ERROR:  database "incidents" is being accessed by other users\nDETAIL:  There are 2 other sessions using the database\./,
+	'because the two database workers are connected to it');
 
 # ---- SIGHUP: pg_incident.enabled ----
 my $pid = worker_pid($node);
 $node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.enabled = off; SELECT pg_reload_conf()});
-ok($node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM incident__worker_state() WHERE process = 'worker'}),
 	'pg_incident.enabled = off and a reload: the worker is disabled');
 is( $node->safe_psql('postgres', q{SELECT query FROM pg_stat_activity WHERE backend_type = 'pg_incident worker'}),
 	'disabled', 'pg_stat_activity says so');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.enabled; SELECT pg_reload_conf()});
-ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'on again: the worker works again');
 is(worker_pid($node), $pid, 'the same process, not a restart');
 
@@ -202,7 +202,7 @@ $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok( $node->poll_query_until('postgres',
 		qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_incident worker' AND pid <> $pid}),
 	'after pg_terminate_backend a new worker starts');
-ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'and works');
 $log = log_since($offset);
 is(count_matches($log, $started), 1, 'one start in the log');
@@ -216,7 +216,7 @@ $node->backup('b');
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($node, 'b', has_streaming => 1);
 $standby->start;
-ok($standby->poll_query_until('postgres', q{SELECT state = 'idle on a standby' FROM incident__worker_state()}),
+ok($standby->poll_query_until('postgres', q{SELECT state = 'idle on a standby' FROM incident__worker_state() WHERE process = 'worker'}),
 	'on a hot standby the worker is idle');
 wait_turns($standby, 3);
 is(worker_field($standby, 'errors'), '0', 'and has no errors');
@@ -225,7 +225,7 @@ is(worker_field($standby, 'last_activity'), '',
 unlike(slurp_file($standby->logfile), qr/pg_incident worker: working/, 'it never starts working there');
 my $standby_pid = worker_pid($standby);
 $standby->promote;
-ok($standby->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($standby->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'after promotion the worker works');
 is(worker_pid($standby), $standby_pid, 'without a restart: the same process');
 like(slurp_file($standby->logfile), qr/pg_incident worker: working in database "incidents"/,
@@ -238,7 +238,7 @@ kill 'KILL', $pid;
 ok( $node->poll_query_until('postgres',
 		qq{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'pg_incident worker' AND pid <> $pid}),
 	'after SIGKILL (crash recovery of the cluster) a new worker runs');
-ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state()}),
+ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'and works');
 
 # ---- DROP DATABASE ... WITH (FORCE) of the worker's database ----
@@ -250,7 +250,7 @@ $took = time() - $t0;
 ok(!$timed_out && $ret == 0, 'DROP DATABASE of the worker\'s database WITH (FORCE) completes') or diag($err);
 cmp_ok($took, '<', 5, 'within a few seconds');
 ok($node->poll_query_until('postgres',
-		q{SELECT state = 'waiting for the database' FROM incident__worker_state()}),
+		q{SELECT state = 'waiting for the database' FROM incident__worker_state() WHERE process = 'worker'}),
 	'then the launcher waits for the database');
 wait_turns($node, 4);
 $log = log_since($offset);
@@ -261,7 +261,7 @@ is(worker_pid($node), '', 'no worker runs');
 
 $node->safe_psql('postgres', 'CREATE DATABASE incidents');
 ok($node->poll_query_until('postgres',
-		q{SELECT state = 'waiting for the extension' FROM incident__worker_state()}),
+		q{SELECT state = 'waiting for the extension' FROM incident__worker_state() WHERE process = 'worker'}),
 	're-creating the database brings the worker back');
 
 $node->stop;

@@ -11,7 +11,11 @@
 #  - pointing the failing probe at a healthy URL records the recovery and
 #    resolves the incident (resolve_on_recovery);
 #  - the worker terminated, and the whole server restarted with -m immediate,
-#    mid-probe: it comes back and carries on, declaring nothing twice.
+#    mid-probe: it comes back and carries on, declaring nothing twice;
+#  - SQL probes run in their own process, as their run_as role: within
+#    thresholds up, past crit one incident, a dropped run_as role unknown
+#    without an incident; a slow SQL query delays no HTTP probe; the SQL
+#    worker terminated mid-query comes back and runs the probe again.
 # Every wait polls with a deadline.
 
 use strict;
@@ -55,7 +59,7 @@ pg_incident.naptime = '200ms'
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_incident');
-$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status})
+$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status WHERE process = 'worker'})
   or die 'the worker does not work';
 
 $node->safe_psql(
@@ -105,6 +109,50 @@ ok( $node->poll_query_until('postgres',
 		q{SELECT last_failure = 'redirects' FROM incident_probe_status WHERE name = 'looping'}),
 	'a redirect loop stops at the limit');
 
+# ---- SQL probes ----
+$node->safe_psql(
+	'postgres', q{
+CREATE ROLE regress_probe_reader;
+GRANT pg_monitor TO regress_probe_reader;
+CREATE ROLE regress_probe_gone;
+SELECT incident_probe_sql('sql-ok', 'SELECT count(*) FROM pg_stat_activity', every => '1 second',
+                          warn => 500, crit => 1000, run_as => 'regress_probe_reader');
+SELECT incident_probe_sql('sql-crit', 'SELECT 100', every => '1 second', crit => 50, failures => 2,
+                          severity => 'P3', run_as => 'regress_probe_reader');
+SELECT incident_probe_sql('sql-gone', 'SELECT true', every => '1 second', failures => 1,
+                          run_as => 'regress_probe_gone');
+DROP ROLE regress_probe_gone;
+});
+ok($node->poll_query_until('postgres', q{SELECT state = 'up' FROM incident_probe_status WHERE name = 'sql-ok'}),
+	'a SQL probe within its thresholds is up');
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM incident WHERE title = 'sql-crit is down'}),
+	'a SQL probe past crit declares an incident');
+is( $node->safe_psql('postgres',
+		q{SELECT severity || ' ' || source FROM incident WHERE title = 'sql-crit is down'}),
+	'P3 probe', 'of the probe\'s severity, from the probe');
+is( $node->safe_psql('postgres',
+		q{SELECT last_error FROM incident_probe_status WHERE name = 'sql-crit'}),
+	'value 100 is above crit 50', 'the probe says why');
+ok( $node->poll_query_until('postgres',
+		q{SELECT state = 'unknown' AND last_failure = 'config' FROM incident_probe_status WHERE name = 'sql-gone'}),
+	'a SQL probe whose run_as role was dropped is unknown');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title LIKE 'sql-gone%'}),
+	'0', 'and declares nothing');
+is( $node->safe_psql('postgres', q{SELECT state FROM incident_worker_status WHERE process = 'sql worker'}),
+	'idle', 'the SQL worker shows in incident_worker_status');
+
+# a slow SQL probe runs in the SQL worker; the HTTP probes keep their pace
+$node->safe_psql('postgres',
+	q{SELECT incident_probe_sql('sql-sleepy', 'SELECT pg_sleep(8) IS NOT NULL', every => '1 second',
+                                timeout => '30 seconds', run_as => 'regress_probe_reader')});
+my $sql_query = q{SELECT query FROM pg_stat_activity WHERE backend_type = 'pg_incident sql worker'};
+ok( $node->poll_query_until('postgres', $sql_query, 'running SQL probe sql-sleepy'),
+	'the SQL worker runs the slow query');
+ok(checked_more('healthy', 3), 'the HTTP probes are checked meanwhile');
+is($node->safe_psql('postgres', $sql_query), 'running SQL probe sql-sleepy',
+	'while the slow query still runs');
+$node->safe_psql('postgres', q{SELECT incident_probe_drop('sql-sleepy')});
+
 # ---- more failing checks declare nothing more ----
 ok(checked_more('broken', 2),
 	'the broken probe goes on being checked');
@@ -112,10 +160,10 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'b
 	'1', 'still one incident');
 
 # ---- the worker terminated mid-probe comes back and declares nothing twice ----
-my $pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status});
+my $pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status WHERE process = 'worker'});
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 ok( $node->poll_query_until('postgres',
-		qq{SELECT pid <> $pid AND state = 'idle' FROM incident_worker_status}),
+		qq{SELECT pid <> $pid AND state = 'idle' FROM incident_worker_status WHERE process = 'worker'}),
 	'a terminated worker comes back');
 ok(checked_more('broken', 2),
 	'and goes on checking');
@@ -125,7 +173,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'b
 # ---- an immediate restart mid-probe loses and doubles nothing ----
 $node->stop('immediate');
 $node->start;
-ok( $node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status}),
+ok( $node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status WHERE process = 'worker'}),
 	'after an immediate restart the worker works again');
 ok(checked_more('broken', 2),
 	'its probes run again (nothing stays claimed)');
@@ -162,6 +210,32 @@ ok($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM incident_probe_rollup
 my $log = slurp_file($node->logfile);
 unlike($log, qr/pg_incident worker: could not record|CONTEXT:  pg_incident worker phase/,
 	'no phase of the worker failed');
+
+# ---- the SQL worker terminated mid-query comes back and runs the probe again ----
+$node->safe_psql('postgres',
+	q{SELECT incident_probe_sql('sql-sleepy', 'SELECT pg_sleep(60) IS NOT NULL', every => '1 second',
+                                timeout => '2 minutes', run_as => 'regress_probe_reader')});
+ok( $node->poll_query_until('postgres', $sql_query, 'running SQL probe sql-sleepy'),
+	'the SQL worker runs a long query');
+my $sql_pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status WHERE process = 'sql worker'});
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($sql_pid)");
+ok( $node->poll_query_until('postgres',
+		qq{SELECT pid <> $sql_pid FROM pg_stat_activity WHERE backend_type = 'pg_incident sql worker'
+             AND query = 'running SQL probe sql-sleepy'}),
+	'a terminated SQL worker comes back and runs the interrupted probe again');
+$sql_pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status WHERE process = 'sql worker'});
+# the next check of it is quick; the one running is canceled
+$node->safe_psql('postgres',
+	q{SELECT incident_probe_sql('sql-sleepy', 'SELECT true', every => '1 second', run_as => 'regress_probe_reader')});
+$node->safe_psql('postgres', "SELECT pg_cancel_backend($sql_pid)");
+ok( $node->poll_query_until('postgres',
+		q{SELECT last_error = 'canceling statement due to user request (SQLSTATE 57014)'
+            FROM incident_probe_status WHERE name = 'sql-sleepy'}),
+	'pg_cancel_backend() of its query is a failed check');
+$node->safe_psql('postgres', q{SELECT incident_probe_drop('sql-sleepy')});
+ok(checked_more('sql-crit', 1), 'and its other probes');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'sql-crit is down'}),
+	'1', 'without declaring again');
 
 $node->stop;
 done_testing();
