@@ -10,6 +10,9 @@
 -- The superuser-only test clock pg_incident.clock moves time forward between
 -- the steps; each step therefore starts with
 --     RESET ROLE; SET pg_incident.clock = '...'; SET ROLE "someone";
+-- The last part is in real time: an HTTP probe of a port where nothing
+-- answers and a SQL probe, then a wait (polling, at most 30 s) for the
+-- incident the background worker declares.
 -- Run with psql -X -q -v ON_ERROR_STOP=1: the first error stops the walk.
 
 \set ON_ERROR_STOP 1
@@ -339,3 +342,63 @@ SELECT kind, count(*) AS events FROM incident_timeline WHERE code = :'code'
 
 RESET ROLE;
 RESET pg_incident.clock;
+
+\echo
+\echo '=============================================================================='
+\echo ' Automated detection: the worker probes, and declares an incident on its own'
+\echo ' (the playbook''s website-outage runbook, "curl -I https://...", as probes;'
+\echo '  real time from here on: the worker does not use the test clock)'
+\echo '=============================================================================='
+\echo
+\echo '-- the background worker, preloaded with the cluster: one row per database worker'
+SELECT process, state, database FROM incident_worker_status;
+
+\echo
+\echo '-- ahmed.alrashid (incident_admin) writes two probes: the website, on a port where'
+\echo '--        nothing answers (a site that is down), and a SQL check of the database,'
+\echo '--        run as a role of its own that may read pg_stat_activity'
+CREATE ROLE demo_probe IN ROLE pg_monitor;
+GRANT demo_probe TO "ahmed.alrashid";
+SET ROLE "ahmed.alrashid";
+SELECT incident_probe_http('website', 'http://127.0.0.1:9/', method => 'HEAD', every => '1 second',
+                           failures => 3, component => 'website', resolve_on_recovery => true) AS website_probe;
+SELECT incident_probe_sql('connections', 'SELECT count(*) FROM pg_stat_activity', every => '1 second',
+                          warn => 80, crit => 95, run_as => 'demo_probe', component => 'database') AS sql_probe;
+
+\echo
+\echo '-- before relying on them, one check of each, now (incident_probe_run records nothing)'
+SELECT 'website' AS probe, ok, failure, left(error, 60) AS error FROM incident_probe_run('website')
+UNION ALL
+SELECT 'connections', ok, failure, 'value ' || value FROM incident_probe_run('connections');
+RESET ROLE;
+
+\echo
+\echo '-- waiting (at most 30 s) for the worker: 3 failed checks of website, 1 second apart'
+DO $$
+BEGIN
+    FOR i IN 1 .. 150 LOOP
+        EXIT WHEN EXISTS (SELECT FROM incident WHERE source = 'probe');
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+    IF NOT EXISTS (SELECT FROM incident WHERE source = 'probe') THEN
+        RAISE EXCEPTION 'demo: the worker declared no incident within 30 seconds'
+            USING HINT = 'SELECT * FROM incident_worker_status; shows what the worker is doing.';
+    END IF;
+END
+$$;
+
+\echo
+\echo '-- incident_probe_status: the website is down, the database up'
+SELECT name, kind, state, consecutive_failures AS failures_in_a_row, last_failure, incident
+  FROM incident_probe_status ORDER BY name;
+
+\echo
+\echo '-- the incident the worker declared, through incident_declare like a person would:'
+\echo '--        severity P1 (a site that does not answer), source probe, its impact starting'
+\echo '--        at the first failing check (for time to detection)'
+SELECT code, severity, status, title, source, component, declared_by,
+       to_char(declared_at - started_at, 'MI:SS') AS detected_after
+  FROM incident WHERE source = 'probe';
+SELECT kind, actor, left(message, 70) AS message
+  FROM incident_timeline WHERE code = (SELECT code FROM incident WHERE source = 'probe')
+ ORDER BY event_id;
