@@ -92,3 +92,4 @@ demo:
 
 bench:
 	LC_ALL=C test/bench/run
+	LC_ALL=C test/bench/probes

@@ -102,6 +102,9 @@ CREATE TABLE @extschema@.incident_probe_state (
     alerted             boolean NOT NULL DEFAULT false
 );
 
+-- the worker claims and looks for the next due check in next_run_at order
+CREATE INDEX incident_probe_state_next_run_idx ON @extschema@.incident_probe_state (next_run_at);
+
 COMMENT ON TABLE @extschema@.incident_probe_state IS
 'Where each probe stands, written by incident__probe_record(): its state, since when, its run of failures or successes, when it runs next (claimed_at while a check is in flight), and the open incident it declared or joined.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.claimed_at IS 'Set while the worker has a check of the probe in flight; a check claimed long ago (a crashed worker) counts as not done.';

@@ -334,6 +334,15 @@ http_engine_capacity_left(HttpEngine *engine)
 }
 
 /*
+ * Completed requests whose result has not been taken yet.
+ */
+int
+http_engine_results_waiting(HttpEngine *engine)
+{
+	return engine->ndone;
+}
+
+/*
  * Nothing running and no result waiting.
  */
 bool

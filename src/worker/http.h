@@ -119,6 +119,7 @@ extern bool http_engine_submit(HttpEngine *engine, const HttpRequest *req);
 extern int	http_engine_in_flight(HttpEngine *engine);
 extern int	http_engine_capacity_left(HttpEngine *engine);
 extern bool http_engine_idle(HttpEngine *engine);
+extern int	http_engine_results_waiting(HttpEngine *engine);
 
 /* the waiting; http_engine_wait may raise an error (WaitLatchOrSocket) */
 extern long http_engine_timeout_ms(HttpEngine *engine);

@@ -42,6 +42,7 @@
 #include "../confcache.h"
 #include "http.h"
 #include "probe.h"
+#include "worker.h"
 
 /* the expectations of the checks in flight, by probe id */
 static HTAB *probe_expects = NULL;
@@ -167,7 +168,7 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_ti
 				 "                (y.timeout OPERATOR(pg_catalog.+) interval '1 minute')))"
 				 "          AND x.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
 				 "        ORDER BY x.next_run_at LIMIT %2$d FOR UPDATE OF x SKIP LOCKED))"
-				 " RETURNING " PROBE_HTTP_COLUMNS,
+				 " RETURNING " PROBE_HTTP_COLUMNS ", " PROBE_LATENESS_COLUMN,
 				 schema, max);
 	ret = SPI_execute(q, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
@@ -187,6 +188,8 @@ probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_ti
 			continue;
 		probe_http_request(tup, desc, &req, probe_expect_enter(id), TopMemoryContext,
 						   max_response_bytes, max_timeout_ms);
+		incident_worker_state_claimed(DatumGetFloat8(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 1,
+																   &isnull)));
 
 		if (!http_engine_submit(engine, &req))
 		{
@@ -423,19 +426,23 @@ probe_record_results(HttpEngine *engine)
 long
 probe_next_due_ms(const char *kind)
 {
-	char	   *q = psprintf("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', pg_catalog.min(s.next_run_at)"
+	/* in next_run_at order, so that the index finds it without a scan of all probes */
+	char	   *q = psprintf("SELECT pg_catalog.ceil(pg_catalog.date_part('epoch', s.next_run_at"
 							 " OPERATOR(pg_catalog.-) pg_catalog.clock_timestamp()) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8"
 							 "  FROM %1$s.incident_probe_state s JOIN %1$s.incident_probe p"
 							 "    ON p.id OPERATOR(pg_catalog.=) s.probe_id"
-							 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) %2$s AND s.claimed_at IS NULL",
+							 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) %2$s AND s.claimed_at IS NULL"
+							 " ORDER BY s.next_run_at LIMIT 1",
 							 probe_schema(), quote_literal_cstr(kind));
 	bool		isnull;
 	int64		ms;
 
 	int			ret = SPI_execute(q, true, 1);
 
-	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read when the next probe is due: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return -1;
 	ms = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	pfree(q);
 	if (isnull)

@@ -32,6 +32,15 @@
 	"p.id, p.url, p.method, p.headers, p.body," \
 	" (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4," \
 	" p.verify_tls, p.expect_status, p.expect_body"
+#define PROBE_HTTP_NCOLUMNS 9
+
+/*
+ * In a claim's RETURNING list (incident_probe_state s, just claimed): how
+ * late, in ms, the check is claimed after it was due.
+ */
+#define PROBE_LATENESS_COLUMN \
+	"(pg_catalog.date_part('epoch', s.claimed_at OPERATOR(pg_catalog.-) s.next_run_at)" \
+	" OPERATOR(pg_catalog.*) 1000)::pg_catalog.float8"
 
 /* what an HTTP result is judged by */
 typedef struct ProbeExpect

@@ -92,13 +92,19 @@ probe_sql_claim(MemoryContext cxt)
 				 "                (y.timeout OPERATOR(pg_catalog.+) interval '1 minute')))"
 				 "          AND x.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
 				 "        ORDER BY x.next_run_at LIMIT 1 FOR UPDATE OF x SKIP LOCKED)"
-				 " RETURNING " PROBE_SQL_COLUMNS,
+				 " RETURNING " PROBE_SQL_COLUMNS ", " PROBE_LATENESS_COLUMN,
 				 probe_schema());
 	ret = SPI_execute(q, false, 0);
 	if (ret != SPI_OK_UPDATE_RETURNING)
 		elog(ERROR, "could not claim a due SQL probe: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
 		return NULL;
+	{
+		bool		isnull;
+
+		incident_worker_state_claimed(DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+																   PROBE_SQL_NCOLUMNS + 1, &isnull)));
+	}
 	return probe_sql_check_from(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, cxt);
 }
 

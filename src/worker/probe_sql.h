@@ -23,6 +23,7 @@
 	"p.id, p.name, p.query, p.run_as," \
 	" (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4," \
 	" p.warn::pg_catalog.text, p.crit::pg_catalog.text"
+#define PROBE_SQL_NCOLUMNS 7
 
 /* one check of a SQL probe: what running and judging it needs */
 typedef struct ProbeSqlCheck

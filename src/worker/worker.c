@@ -139,6 +139,24 @@ static WorkerRole worker_role = WORKER_ROLE_DATABASE;
 /* the one HTTP engine of the HTTP worker */
 static HttpEngine *worker_http = NULL;
 
+/*
+ * When the HTTP worker next claims: the next probe's due time as last read,
+ * "now" after a claim that filled the engine (more may be due), and never
+ * later than pg_incident.naptime after the last claim, so that a probe
+ * written since is seen. A turn that a finished request woke therefore
+ * records it and claims only when something is due.
+ */
+static TimestampTz worker_claim_at = 0;
+static TimestampTz worker_last_claim = 0;
+
+/*
+ * Claims are at least this far apart, so that the checks falling due in
+ * between go in one claim (and their results in one transaction), instead
+ * of a claim, a look for the next due probe and a transaction for each.
+ * This is the lateness a check may get from batching.
+ */
+#define WORKER_CLAIM_BATCH_MS 20
+
 /* SQL probes run per turn at most, so that a reload or shutdown is seen */
 #define WORKER_SQL_PER_TURN 20
 
@@ -581,23 +599,51 @@ worker_turn(WorkerMode *mode)
 static long
 worker_turn_http(void)
 {
-	long		next_due = -1;
+	TimestampTz now;
+	long		wait_ms;
 
-	worker_run_phase("recording results", worker_phase_record, NULL);
-	worker_run_phase("claiming due probes", worker_phase_claim, NULL);
+	if (http_engine_results_waiting(worker_http) > 0)
+		worker_run_phase("recording results", worker_phase_record, NULL);
+
+	now = GetCurrentTimestamp();
+	if (http_engine_capacity_left(worker_http) > 0 &&
+		(now >= worker_claim_at ||
+		 TimestampDifferenceExceeds(worker_last_claim, now, incident_worker_naptime)))
+	{
+		int			room = http_engine_capacity_left(worker_http);
+		int			claimed = 0;
+		long		next_due = -1;
+
+		worker_last_claim = now;
+		worker_run_phase("claiming due probes", worker_phase_claim, &claimed);
+		if (claimed >= room)
+			worker_claim_at = now;	/* full: more may be due; claim when room frees */
+		else
+		{
+			worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
+			worker_claim_at = next_due >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), next_due)
+				: TimestampTzPlusMilliseconds(GetCurrentTimestamp(), incident_worker_naptime);
+			worker_claim_at = Max(worker_claim_at,
+								  TimestampTzPlusMilliseconds(now, WORKER_CLAIM_BATCH_MS));
+		}
+	}
+
 	/* old results go in small batches, every PRUNE_INTERVAL_MS */
 	if (TimestampDifferenceExceeds(worker_last_prune, GetCurrentTimestamp(), WORKER_PRUNE_INTERVAL_MS))
 	{
 		worker_last_prune = GetCurrentTimestamp();
 		worker_run_phase("pruning old results", worker_phase_prune, NULL);
 	}
-	worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
-	/* with every slot busy, only a finished request (or curl's timer) can help */
-	if (http_engine_capacity_left(worker_http) == 0)
-		next_due = -1;
 	/* later: "delivering notifications" (outbox.c) */
 
-	return next_due >= 0 ? Min((long) incident_worker_naptime, next_due) : incident_worker_naptime;
+	/* with every slot busy, only a finished request (or curl's timer) can help */
+	if (http_engine_capacity_left(worker_http) == 0)
+		return incident_worker_naptime;
+	now = GetCurrentTimestamp();
+	if (worker_claim_at <= now)
+		return 0;
+	wait_ms = (long) ((worker_claim_at - now + 999) / 1000);
+	return Min(wait_ms, (long) incident_worker_naptime);
 }
 
 /*
@@ -738,8 +784,8 @@ worker_phase_record(void *arg)
 static void
 worker_phase_claim(void *arg)
 {
-	probe_claim_http(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes,
-					 incident_http_timeout);
+	*(int *) arg = probe_claim_http(worker_http, http_engine_capacity_left(worker_http),
+									incident_max_response_bytes, incident_http_timeout);
 }
 
 /*

@@ -67,5 +67,9 @@ extern void incident_worker_state_set(WorkerRole role, const char *state);
 extern void incident_worker_state_activity(const char *activity);
 extern void incident_worker_state_loop(void);
 extern void incident_worker_state_error(const char *message);
+extern void incident_worker_state_claimed(double late_ms);
+
+/* buckets of the lateness histogram (worker_state.c has their edges) */
+#define WORKER_LATE_BUCKETS 16
 
 #endif							/* PG_INCIDENT_WORKER_H */

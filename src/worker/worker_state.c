@@ -34,7 +34,10 @@
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
+#include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/timestamp.h"
 
 #include "worker.h"
@@ -56,7 +59,20 @@ typedef struct WorkerSlot
 	int64		errors;
 	char		last_error[WORKER_ERROR_LEN];
 	TimestampTz last_error_at;
+	int64		claimed;		/* checks claimed since the start */
+	int64		late[WORKER_LATE_BUCKETS];	/* their lateness, by bucket */
 } WorkerSlot;
+
+/*
+ * Upper edges, in ms, of the lateness buckets: bucket i counts the checks
+ * claimed less than worker_late_edges[i] ms after they were due (and at
+ * least the edge before); the last bucket has no upper edge.
+ */
+static const double worker_late_edges[WORKER_LATE_BUCKETS - 1] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000
+};
+
+static double worker_late_percentile(const WorkerSlot *slot, double fraction);
 
 typedef struct WorkerShared
 {
@@ -236,6 +252,45 @@ incident_worker_state_error(const char *message)
 }
 
 /*
+ * Count a claimed check, late_ms after it was due (this process's slot).
+ */
+void
+incident_worker_state_claimed(double late_ms)
+{
+	int			b = 0;
+
+	if (worker_my_slot == NULL)
+		return;
+	while (b < WORKER_LATE_BUCKETS - 1 && late_ms >= worker_late_edges[b])
+		b++;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_my_slot->claimed++;
+	worker_my_slot->late[b]++;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * The upper edge of the bucket that holds the given fraction of the
+ * slot's claimed checks; -1 when there are none, infinity past the last
+ * edge.
+ */
+static double
+worker_late_percentile(const WorkerSlot *slot, double fraction)
+{
+	int64		seen = 0;
+
+	if (slot->claimed <= 0)
+		return -1;
+	for (int b = 0; b < WORKER_LATE_BUCKETS; b++)
+	{
+		seen += slot->late[b];
+		if ((double) seen >= fraction * (double) slot->claimed)
+			return b < WORKER_LATE_BUCKETS - 1 ? worker_late_edges[b] : get_float8_infinity();
+	}
+	return get_float8_infinity();
+}
+
+/*
  * incident__worker_state() returns one row per database worker, none when
  * the library is not preloaded.
  */
@@ -264,8 +319,10 @@ incident__worker_state(PG_FUNCTION_ARGS)
 	for (int r = 0; r < (int) lengthof(rows); r++)
 	{
 		WorkerSlot	slot = slots[rows[r].role];
-		Datum		values[11];
-		bool		nulls[11];
+		Datum		values[15];
+		bool		nulls[15];
+		Datum		late[WORKER_LATE_BUCKETS];
+		double		p;
 
 		if (slot.pid == 0)
 		{
@@ -296,6 +353,23 @@ incident__worker_state(PG_FUNCTION_ARGS)
 		values[9] = TimestampTzGetDatum(slot.last_error_at);
 		nulls[9] = slot.last_error_at == 0;
 		values[10] = CStringGetTextDatum(rows[r].process);
+		/* the lateness is the database worker's own, never the launcher's */
+		if (slot.pid != slots[rows[r].role].pid)
+		{
+			slot.claimed = 0;
+			memset(slot.late, 0, sizeof(slot.late));
+		}
+		values[11] = Int64GetDatum(slot.claimed);
+		p = worker_late_percentile(&slot, 0.5);
+		values[12] = Float8GetDatum(p);
+		nulls[12] = p < 0;
+		p = worker_late_percentile(&slot, 0.99);
+		values[13] = Float8GetDatum(p);
+		nulls[13] = p < 0;
+		for (int b = 0; b < WORKER_LATE_BUCKETS; b++)
+			late[b] = Int64GetDatum(slot.late[b]);
+		values[14] = PointerGetDatum(construct_array(late, WORKER_LATE_BUCKETS, INT8OID, 8,
+													 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -39,7 +39,9 @@ my $state_fn = q{
 CREATE FUNCTION incident__worker_state(
     OUT pid int, OUT started_at timestamptz, OUT state text, OUT database text,
     OUT last_activity text, OUT last_activity_at timestamptz, OUT loops bigint,
-    OUT errors bigint, OUT last_error text, OUT last_error_at timestamptz, OUT process text)
+    OUT errors bigint, OUT last_error text, OUT last_error_at timestamptz, OUT process text,
+    OUT checks_claimed bigint, OUT lateness_p50_ms float8, OUT lateness_p99_ms float8,
+    OUT lateness_buckets bigint[])
 RETURNS SETOF record
 AS '$libdir/pg_incident', 'incident__worker_state' LANGUAGE C STRICT VOLATILE;
 };
@@ -138,18 +140,18 @@ is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'still no ERROR or FATAL in 
 
 # ---- a failing phase is logged and counted; the loop goes on ----
 $offset = -s $node->logfile;
-$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.worker_fail_phase = 'recording results'; SELECT pg_reload_conf()});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.worker_fail_phase = 'claiming due probes'; SELECT pg_reload_conf()});
 ok($node->poll_query_until('postgres', q{SELECT errors >= 3 FROM incident__worker_state() WHERE process = 'worker'}),
 	'a phase that fails is counted in errors');
 my $loops = worker_field($node, 'loops');
 wait_turns($node, 3);
 ok(worker_field($node, 'loops') >= $loops + 3, 'and the loop keeps turning');
 is( worker_field($node, q{state || ' / ' || last_error}),
-	'idle / phase "recording results" failed as pg_incident.worker_fail_phase asks',
+	'idle / phase "claiming due probes" failed as pg_incident.worker_fail_phase asks',
 	'the state stays idle and last_error holds the message');
 like(
 	log_since($offset),
-	qr/ERROR:  phase "recording results" failed as pg_incident.worker_fail_phase asks\n.*CONTEXT:  pg_incident worker phase "recording results"/,
+	qr/ERROR:  phase "claiming due probes" failed as pg_incident.worker_fail_phase asks\n.*CONTEXT:  pg_incident worker phase "claiming due probes"/,
 	'the error is in the log with the phase as its context');
 $node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.worker_fail_phase; SELECT pg_reload_conf()});
 wait_turns($node, 3);    # the reload reaches the worker meanwhile
