@@ -353,15 +353,15 @@ http_engine_idle(HttpEngine *engine)
 
 /*
  * In how many ms the engine next needs http_engine_work: -1 for no limit,
- * 0 when it has work now (a result waiting, a failure to hand over, or
- * curl's timer passed).
+ * 0 when it has work now (a failure to hand over, or curl's timer passed).
+ * Results waiting do not count: when to take them is the caller's choice.
  */
 long
 http_engine_timeout_ms(HttpEngine *engine)
 {
 	int64		left;
 
-	if (engine->ndone > 0 || engine->socket_failed)
+	if (engine->socket_failed)
 		return 0;
 	if (!engine->timer_set)
 		return -1;

@@ -67,7 +67,6 @@ typedef struct ProbeSqlOutcome
 static void probe_sql_execute(const ProbeSqlCheck *check, Oid role, ProbeSqlOutcome *out);
 static void probe_sql_take_value(ProbeSqlOutcome *out, MemoryContext cxt);
 static char *probe_sql_judge(const ProbeSqlCheck *check, const ProbeSqlOutcome *out);
-static char *probe_sql_config_result(const char *error);
 static int	probe_sql_cmp(const char *a, const char *b);
 
 /*
@@ -140,15 +139,21 @@ probe_sql_run(const ProbeSqlCheck *check)
 	ProbeSqlOutcome out;
 	Oid			role = get_role_oid(check->run_as, true);
 
-	if (!OidIsValid(role))
-		return probe_sql_config_result(psprintf("run_as role \"%s\" does not exist", check->run_as));
-	if (superuser_arg(role) && !incident_sql_probe_allow_superuser)
-		return probe_sql_config_result(psprintf("run_as role \"%s\" is a superuser, and "
-												"pg_incident.sql_probe_allow_superuser is off",
-												check->run_as));
-
 	memset(&out, 0, sizeof(out));
-	probe_sql_execute(check, role, &out);
+	/* a check that cannot run for its configuration: not run, not a failure */
+	if (!OidIsValid(role))
+	{
+		out.failure = "config";
+		out.error = psprintf("run_as role \"%s\" does not exist", check->run_as);
+	}
+	else if (superuser_arg(role) && !incident_sql_probe_allow_superuser)
+	{
+		out.failure = "config";
+		out.error = psprintf("run_as role \"%s\" is a superuser, and "
+							 "pg_incident.sql_probe_allow_superuser is off", check->run_as);
+	}
+	else
+		probe_sql_execute(check, role, &out);
 	return probe_sql_judge(check, &out);
 }
 
@@ -375,23 +380,6 @@ probe_sql_judge(const ProbeSqlCheck *check, const ProbeSqlOutcome *out)
 		appendStringInfoString(&buf, ", \"error\": ");
 		escape_json(&buf, error);
 	}
-	appendStringInfoString(&buf, ", \"at\": ");
-	escape_json(&buf, timestamptz_to_str(GetCurrentTimestamp()));
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
-}
-
-/*
- * The JSON result of a check that could not run for its configuration.
- */
-static char *
-probe_sql_config_result(const char *error)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"ok\": false, \"failure\": \"config\", \"error\": ");
-	escape_json(&buf, error);
 	appendStringInfoString(&buf, ", \"at\": ");
 	escape_json(&buf, timestamptz_to_str(GetCurrentTimestamp()));
 	appendStringInfoChar(&buf, '}');

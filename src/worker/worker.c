@@ -113,6 +113,9 @@ static void worker_launcher_exit(int code, Datum arg);
 static const char *worker_name(void);
 static long worker_turn(WorkerMode *mode);
 static long worker_turn_http(void);
+static bool worker_http_record_due(TimestampTz now);
+static bool worker_http_claim_due(TimestampTz now);
+static long worker_http_wait_ms(void);
 static long worker_turn_sql(void);
 static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
 static bool worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg);
@@ -148,12 +151,15 @@ static HttpEngine *worker_http = NULL;
  */
 static TimestampTz worker_claim_at = 0;
 static TimestampTz worker_last_claim = 0;
+static TimestampTz worker_last_record = 0;
 
 /*
- * Claims are at least this far apart, so that the checks falling due in
- * between go in one claim (and their results in one transaction), instead
- * of a claim, a look for the next due probe and a transaction for each.
- * This is the lateness a check may get from batching.
+ * Claims are at least this far apart, and so are the transactions that
+ * record results (unless the engine is full), so that the checks falling
+ * due in between go in one claim and their results in one transaction,
+ * instead of a claim, a look for the next due probe and a transaction for
+ * each. This is the lateness a check may get from batching, and the delay
+ * before its result is recorded.
  */
 #define WORKER_CLAIM_BATCH_MS 20
 
@@ -567,6 +573,20 @@ worker_turn(WorkerMode *mode)
 		return incident_worker_naptime;
 	}
 
+	/*
+	 * Woken by one of curl's sockets with nothing to record or claim yet:
+	 * no transaction at all (this is most wake-ups under load). At least
+	 * every naptime a claim is due, and the extension is looked for again.
+	 */
+	if (*mode == WORKER_MODE_WORKING && worker_http != NULL)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (!worker_http_record_due(now) && !worker_http_claim_due(now) &&
+			!TimestampDifferenceExceeds(worker_last_prune, now, WORKER_PRUNE_INTERVAL_MS))
+			return worker_http_wait_ms();
+	}
+
 	if (!worker_run_phase("checking for the extension", worker_phase_check_extension, &installed))
 		return INCIDENT_WORKER_RECHECK_MS;
 	if (!installed)
@@ -599,16 +619,16 @@ worker_turn(WorkerMode *mode)
 static long
 worker_turn_http(void)
 {
-	TimestampTz now;
-	long		wait_ms;
+	TimestampTz now = GetCurrentTimestamp();
 
-	if (http_engine_results_waiting(worker_http) > 0)
+	if (worker_http_record_due(now))
+	{
+		worker_last_record = now;
 		worker_run_phase("recording results", worker_phase_record, NULL);
+		now = GetCurrentTimestamp();
+	}
 
-	now = GetCurrentTimestamp();
-	if (http_engine_capacity_left(worker_http) > 0 &&
-		(now >= worker_claim_at ||
-		 TimestampDifferenceExceeds(worker_last_claim, now, incident_worker_naptime)))
+	if (worker_http_claim_due(now))
 	{
 		int			room = http_engine_capacity_left(worker_http);
 		int			claimed = 0;
@@ -636,13 +656,54 @@ worker_turn_http(void)
 	}
 	/* later: "delivering notifications" (outbox.c) */
 
-	/* with every slot busy, only a finished request (or curl's timer) can help */
-	if (http_engine_capacity_left(worker_http) == 0)
-		return incident_worker_naptime;
-	now = GetCurrentTimestamp();
-	if (worker_claim_at <= now)
+	return worker_http_wait_ms();
+}
+
+/*
+ * Whether the results waiting are to be recorded now: the engine is full,
+ * or the last recording was WORKER_CLAIM_BATCH_MS ago.
+ */
+static bool
+worker_http_record_due(TimestampTz now)
+{
+	return http_engine_results_waiting(worker_http) > 0 &&
+		(http_engine_capacity_left(worker_http) == 0 ||
+		 TimestampDifferenceExceeds(worker_last_record, now, WORKER_CLAIM_BATCH_MS));
+}
+
+/*
+ * Whether to claim now: there is room, and the next probe is due or
+ * naptime has passed since the last claim.
+ */
+static bool
+worker_http_claim_due(TimestampTz now)
+{
+	return http_engine_capacity_left(worker_http) > 0 &&
+		(now >= worker_claim_at ||
+		 TimestampDifferenceExceeds(worker_last_claim, now, incident_worker_naptime));
+}
+
+/*
+ * How long the HTTP worker may wait before its next turn has work.
+ */
+static long
+worker_http_wait_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake_at;
+	long		wait_ms;
+
+	/*
+	 * Wake for the next claim (with every slot busy, only a finished request
+	 * or curl's timer can help), or to record the results waiting.
+	 */
+	wake_at = http_engine_capacity_left(worker_http) == 0 ?
+		TimestampTzPlusMilliseconds(now, incident_worker_naptime) : worker_claim_at;
+	if (http_engine_results_waiting(worker_http) > 0)
+		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(worker_last_record, WORKER_CLAIM_BATCH_MS));
+	if (wake_at <= now)
 		return 0;
-	wait_ms = (long) ((worker_claim_at - now + 999) / 1000);
+	wait_ms = (long) ((wake_at - now + 999) / 1000);
 	return Min(wait_ms, (long) incident_worker_naptime);
 }
 
