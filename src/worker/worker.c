@@ -37,7 +37,9 @@
  *	  probe in one transaction and runs and records it in the next,
  *	  until none is due. An error in a phase is logged, counted in the
  *	  shared status, and the transaction aborted; the loop goes on with the
- *	  next phase.
+ *	  next phase. Each phase holds a share lock on the extension, so
+ *	  that DROP EXTENSION waits for the phase to end, and a phase that
+ *	  finds the extension dropped ends the turn quietly.
  *
  * Neither keeps a transaction open across its wait. The wait
  * (incident_worker_wait) is WaitLatch, or for the HTTP worker the engine's
@@ -62,6 +64,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -70,6 +73,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/guc.h"
@@ -119,6 +123,7 @@ static long worker_http_wait_ms(void);
 static long worker_turn_sql(void);
 static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
 static bool worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg);
+static bool worker_lock_extension(void);
 static void worker_phase_context(void *arg);
 static void worker_phase_check_extension(void *arg);
 static void worker_phase_release_claims(void *arg);
@@ -141,6 +146,9 @@ static WorkerRole worker_role = WORKER_ROLE_DATABASE;
 
 /* the one HTTP engine of the HTTP worker */
 static HttpEngine *worker_http = NULL;
+
+/* a phase of this turn found the extension dropped: skip the rest */
+static bool worker_extension_gone = false;
 
 /*
  * When the HTTP worker next claims: the next probe's due time as last read,
@@ -587,7 +595,9 @@ worker_turn(WorkerMode *mode)
 			return worker_http_wait_ms();
 	}
 
-	if (!worker_run_phase("checking for the extension", worker_phase_check_extension, &installed))
+	worker_extension_gone = false;
+	if (!worker_run_phase("checking for the extension", worker_phase_check_extension, &installed) &&
+		!worker_extension_gone)
 		return INCIDENT_WORKER_RECHECK_MS;
 	if (!installed)
 	{
@@ -732,9 +742,10 @@ worker_turn_sql(void)
 }
 
 /*
- * Run one phase in its own transaction, with a snapshot and SPI
- * available; an error is logged and counted, the transaction aborted, and
- * false returned.
+ * Run one phase in its own transaction, with a snapshot, SPI and a share
+ * lock on the extension; an error is logged and counted, the transaction
+ * aborted, and false returned. With the extension dropped the phase does
+ * not run, and the rest of the turn is skipped (false, nothing logged).
  */
 static bool
 worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
@@ -743,6 +754,8 @@ worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
 	ErrorContextCallback errcallback;
 	volatile bool ok = true;
 
+	if (worker_extension_gone)
+		return false;
 	incident_worker_state_activity(name);
 	pgstat_report_activity(STATE_RUNNING, name);
 
@@ -764,10 +777,18 @@ worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("phase \"%s\" failed as pg_incident.worker_fail_phase asks", name)));
 
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "could not connect to SPI");
-		fn(arg);
-		SPI_finish();
+		if (!worker_lock_extension())
+		{
+			worker_extension_gone = true;
+			ok = false;
+		}
+		else
+		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "could not connect to SPI");
+			fn(arg);
+			SPI_finish();
+		}
 
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -800,6 +821,29 @@ worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
 }
 
 /*
+ * Take a share lock on the pg_incident extension for this transaction,
+ * and tell whether it still exists. DROP EXTENSION locks the extension
+ * exclusively before anything it drops, so it either committed before the
+ * lock was granted (the lookup after it, with the invalidations the lock
+ * brought in, misses) or waits for this transaction to end.
+ */
+static bool
+worker_lock_extension(void)
+{
+	Oid			extension = get_extension_oid("pg_incident", true);
+	char	   *name;
+
+	if (!OidIsValid(extension))
+		return false;
+	LockDatabaseObject(ExtensionRelationId, extension, 0, AccessShareLock);
+	name = get_extension_name(extension);
+	if (name == NULL)
+		return false;
+	pfree(name);
+	return true;
+}
+
+/*
  * Error context of a phase: which phase failed.
  */
 static void
@@ -809,13 +853,13 @@ worker_phase_context(void *arg)
 }
 
 /*
- * Phase: whether pg_incident is installed in this database (a cheap
- * catalog lookup).
+ * Phase: pg_incident is installed in this database (worker_run_phase runs
+ * a phase only then).
  */
 static void
 worker_phase_check_extension(void *arg)
 {
-	*(bool *) arg = OidIsValid(get_extension_oid("pg_incident", true));
+	*(bool *) arg = true;
 }
 
 /*

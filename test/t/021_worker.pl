@@ -55,6 +55,15 @@ sub log_since
 	return substr($log, $offset);
 }
 
+# no ERROR or FATAL line in $log; on failure the lines are shown
+sub no_errors
+{
+	my ($log, $name) = @_;
+	my @bad = grep { /ERROR|FATAL/ } split /\n/, $log;
+	is(scalar @bad, 0, $name) or diag(join("\n", @bad[0 .. ($#bad < 9 ? $#bad : 9)]));
+	return;
+}
+
 sub count_matches
 {
 	my ($text, $re) = @_;
@@ -110,7 +119,7 @@ wait_turns($node, 3);
 my $log = log_since($offset);
 is(count_matches($log, $started), 1, 'the worker started once');
 is(count_matches($log, $not_installed), 1, 'it logs exactly once that the extension is missing');
-is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'no ERROR or FATAL in the log');
+no_errors(log_since(0), 'no ERROR or FATAL in the log');
 ok( $node->poll_query_until('postgres',
 		q{SELECT datname || ' ' || query FROM pg_stat_activity WHERE backend_type = 'pg_incident worker'},
 		'incidents waiting for the extension'),
@@ -136,7 +145,7 @@ is(count_matches(log_since($offset), $not_installed), 1, 'with one LOG line');
 $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
 ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'a new CREATE EXTENSION is picked up by itself');
-is(count_matches(log_since(0), qr/ERROR|FATAL/), 0, 'still no ERROR or FATAL in the log');
+no_errors(log_since(0), 'still no ERROR or FATAL in the log');
 
 # ---- a failing phase is logged and counted; the loop goes on ----
 $offset = -s $node->logfile;
@@ -208,7 +217,7 @@ ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__wo
 	'and works');
 $log = log_since($offset);
 is(count_matches($log, $started), 1, 'one start in the log');
-is(count_matches($log, qr/ERROR|FATAL/), 0, 'and no ERROR or FATAL');
+no_errors($log, 'and no ERROR or FATAL');
 my $launcher = $node->safe_psql('postgres',
 	q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_incident launcher' AND datname IS NULL});
 is($launcher, '1', 'one launcher, connected to no database');
@@ -258,7 +267,7 @@ wait_turns($node, 4);
 $log = log_since($offset);
 is(count_matches($log, $no_db), 1, 'logged once');
 is(count_matches($log, $started), 0, 'no worker started meanwhile (no restart storm)');
-is(count_matches($log, qr/ERROR|FATAL/), 0, 'no ERROR or FATAL');
+no_errors($log, 'no ERROR or FATAL');
 is(worker_pid($node), '', 'no worker runs');
 
 $node->safe_psql('postgres', 'CREATE DATABASE incidents');
