@@ -106,8 +106,8 @@ CREATE TABLE @extschema@.incident_probe_state (
 CREATE INDEX incident_probe_state_next_run_idx ON @extschema@.incident_probe_state (next_run_at);
 
 COMMENT ON TABLE @extschema@.incident_probe_state IS
-'Where each probe stands, written by incident__probe_record(): its state, since when, its run of failures or successes, when it runs next (claimed_at while a check is in flight), and the open incident it declared or joined.';
-COMMENT ON COLUMN @extschema@.incident_probe_state.claimed_at IS 'Set while the worker has a check of the probe in flight; a check claimed long ago (a crashed worker) counts as not done.';
+'Where each probe stands, written by incident__probe_record(): its state, since when, its run of failures or successes, when it runs next (claimed_at while a SQL probe''s check is in flight), and the open incident it declared or joined. For a steady HTTP probe (up, no failure, no flip in 30 minutes) the worker counts passing checks in memory and writes consecutive_successes and next_run_at with them, at most pg_incident.probe_flush_interval late.';
+COMMENT ON COLUMN @extschema@.incident_probe_state.claimed_at IS 'Set while the SQL worker has a check of the SQL probe in flight; a check claimed long ago (a crashed worker) counts as not done. The HTTP worker keeps its claims in memory.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.flips IS 'Times of the checks of the last 30 minutes whose outcome (pass or fail) differed from the check before: 6 or more make the probe flapping, and 30 minutes without one end it.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.alerted IS 'Whether the probe has alerted (declared or joined an incident) in its current run of failures: a run that began in a maintenance window alerts once the window ends, and a run whose incident a person resolved does not alert again.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.first_failure_at IS 'Time of the first failing check of the current run of failures: the impact start of the incident it declares.';
@@ -182,6 +182,23 @@ COMMENT ON CONSTRAINT incident_maintenance_period_check ON @extschema@.incident_
 
 SELECT @extschema@.incident__checked_table('@extschema@.incident_probe', 'name', 'component');
 SELECT @extschema@.incident__checked_table('@extschema@.incident_maintenance', 'component', 'probe');
+
+-- the HTTP worker keeps its probes' schedule in memory: a change by anyone
+-- but the worker makes it read the schedule again
+CREATE FUNCTION @extschema@.incident__probe_state_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'incident__probe_state_changed'
+LANGUAGE C;
+
+COMMENT ON FUNCTION @extschema@.incident__probe_state_changed() IS
+'Internal: statement trigger on incident_probe and incident_probe_state; a change made outside the worker processes makes the HTTP worker read its schedule again (at its next turn).';
+
+CREATE TRIGGER incident_probe_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_probe
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__probe_state_changed();
+CREATE TRIGGER incident_probe_state_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.incident_probe_state
+    FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.incident__probe_state_changed();
 
 ------------------------------------------------------------------------------
 -- Writing probes
@@ -625,6 +642,64 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__probe_record(bigint, jsonb) IS
 'Internal, called by the worker for every check (and by tests): records the result (failures and changes as rows, everything in the hourly roll-up), moves the probe''s state with its hysteresis and flapping rule, declares an incident through incident_declare (or joins the open one of the probe or its component) when it goes down outside a maintenance window, adds an event when the failure changes, and records the recovery (resolving when the probe says so). Returns the new state.';
 
+-- incident__probe_record_passes(...): the worker's batch of passing checks
+-- of steady HTTP probes, one element per probe, counted in memory since
+-- first_at (all within one hour). Adds them to the hourly roll-up and to
+-- the run of successes, and stores when the probe runs next; a probe that
+-- is no longer steady (a person recorded a check meanwhile) gets the counts
+-- only.
+CREATE FUNCTION @extschema@.incident__probe_record_passes(
+    probe_ids bigint[], first_at timestamptz[], last_at timestamptz[], checks int[],
+    latency_ms_sum double precision[], latency_ms_max double precision[],
+    latency_buckets int[], next_run_at timestamptz[])
+RETURNS int
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n int;
+BEGIN
+    IF pg_catalog.cardinality(latency_buckets) <> 16 * pg_catalog.cardinality(probe_ids) THEN
+        RAISE EXCEPTION 'invalid latency_buckets: % elements for % probes', pg_catalog.cardinality(latency_buckets),
+                        pg_catalog.cardinality(probe_ids)
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'Give 16 buckets per probe.';
+    END IF;
+    WITH d AS (
+        SELECT d.* FROM ROWS FROM (pg_catalog.unnest(probe_ids), pg_catalog.unnest(first_at),
+                                   pg_catalog.unnest(last_at), pg_catalog.unnest(checks),
+                                   pg_catalog.unnest(latency_ms_sum), pg_catalog.unnest(latency_ms_max),
+                                   pg_catalog.unnest(next_run_at))
+                   WITH ORDINALITY AS d(probe_id, first_at, last_at, checks, lsum, lmax, next_run_at, i)
+          JOIN @extschema@.incident_probe p ON p.id = d.probe_id
+    ), counted AS (
+        INSERT INTO @extschema@.incident_probe_rollup AS u
+               (probe_id, hour, checks, passed, latency_ms_sum, latency_ms_max, latency_buckets)
+        SELECT d.probe_id, pg_catalog.date_trunc('hour', d.first_at), d.checks, d.checks, d.lsum, d.lmax,
+               latency_buckets[(d.i - 1) * 16 + 1 : d.i * 16]
+          FROM d
+        ON CONFLICT (probe_id, hour) DO UPDATE
+           SET checks = u.checks + excluded.checks, passed = u.passed + excluded.passed,
+               latency_ms_sum = u.latency_ms_sum + excluded.latency_ms_sum,
+               latency_ms_max = greatest(u.latency_ms_max, excluded.latency_ms_max),
+               latency_buckets = (SELECT pg_catalog.array_agg(a + b ORDER BY k)
+                                    FROM ROWS FROM (pg_catalog.unnest(u.latency_buckets),
+                                                    pg_catalog.unnest(excluded.latency_buckets))
+                                         WITH ORDINALITY AS t(a, b, k))
+    )
+    UPDATE @extschema@.incident_probe_state s
+       SET consecutive_successes = s.consecutive_successes + d.checks,
+           next_run_at = coalesce(d.next_run_at, s.next_run_at)
+      FROM d
+     WHERE s.probe_id = d.probe_id AND s.state = 'up' AND s.consecutive_failures = 0;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__probe_record_passes(bigint[], timestamptz[], timestamptz[], int[], double precision[], double precision[], int[], timestamptz[]) IS
+'Internal, called by the HTTP worker: records a batch of passing checks of steady HTTP probes counted in memory (one element per probe, latency_buckets 16 per probe), as incident__probe_record would have, one by one: into the hourly roll-up and the run of successes, with the next run time. Returns how many probes'' states it updated.';
+
 ------------------------------------------------------------------------------
 -- Incidents a probe declared
 ------------------------------------------------------------------------------
@@ -648,7 +723,7 @@ SELECT p.name,
        s.state,
        s.since,
        s.next_run_at,
-       s.claimed_at IS NOT NULL AS in_flight,
+       CASE WHEN p.kind = 'sql' THEN s.claimed_at IS NOT NULL END AS in_flight,
        s.consecutive_failures,
        s.consecutive_successes,
        s.last_failure,
@@ -689,7 +764,7 @@ SELECT p.name,
  ORDER BY p.name;
 
 COMMENT ON VIEW @extschema@.incident_probe_status IS
-'One row per probe: its state (unknown, up, degraded, down, flapping) and since when, whether a check is in flight, its run of failures or successes, the last kept result (status, latency, phase timings, error), the open incident''s code, and uptime and latency percentiles (upper bounds of power-of-two buckets) over the last 24 hours and 30 days.';
+'One row per probe: its state (unknown, up, degraded, down, flapping) and since when, when it runs next (for a steady HTTP probe, written with its passing checks, at most pg_incident.probe_flush_interval late), whether a SQL probe''s check is in flight (NULL for HTTP probes, whose claims the worker keeps in memory: see incident_worker_status.checks_in_flight), its run of failures or successes, the last kept result (status, latency, phase timings, error), the open incident''s code, and uptime and latency percentiles (upper bounds of power-of-two buckets) over the last 24 hours and 30 days.';
 
 ------------------------------------------------------------------------------
 -- pg_dump and privileges

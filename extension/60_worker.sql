@@ -14,13 +14,14 @@ CREATE FUNCTION @extschema@.incident__worker_state(OUT pid int, OUT started_at t
                                                    OUT last_error_at timestamptz, OUT process text,
                                                    OUT checks_claimed bigint, OUT lateness_p50_ms double precision,
                                                    OUT lateness_p99_ms double precision,
-                                                   OUT lateness_buckets bigint[])
+                                                   OUT lateness_buckets bigint[], OUT checks_done bigint,
+                                                   OUT probes_due int, OUT checks_in_flight int)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'incident__worker_state'
 LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.incident__worker_state() IS
-'Internal: the background worker''s status from shared memory, one row per database worker (process worker for HTTP probes, sql worker for SQL probes): the worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded. checks_claimed and the lateness (how long after its next_run_at each check was claimed: bucket upper edges 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000 ms and beyond) count since that worker started.';
+'Internal: the background worker''s status from shared memory, one row per database worker (process worker for HTTP probes, sql worker for SQL probes): the worker''s while it runs, else the launcher''s, else stopped; no row when the library is not preloaded. checks_claimed and the lateness (how long after its next_run_at each check was claimed: bucket upper edges 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000 ms and beyond) count since that worker started, and so does checks_done (checks whose result came back). probes_due and checks_in_flight are the HTTP worker''s own, from its schedule in memory (published every second), NULL for a process that keeps none.';
 
 CREATE VIEW @extschema@.incident_worker_status AS
 SELECT w.process,
@@ -37,13 +38,16 @@ SELECT w.process,
        w.checks_claimed,
        w.lateness_p50_ms,
        w.lateness_p99_ms,
-       (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
-          JOIN @extschema@.incident_probe p ON p.id = s.probe_id
-         WHERE p.enabled AND p.kind = k.kind AND s.claimed_at IS NULL
-           AND s.next_run_at <= pg_catalog.clock_timestamp()) AS probes_due,
-       (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
-          JOIN @extschema@.incident_probe p ON p.id = s.probe_id
-         WHERE p.kind = k.kind AND s.claimed_at IS NOT NULL) AS checks_in_flight,
+       coalesce(w.probes_due,
+                (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
+                   JOIN @extschema@.incident_probe p ON p.id = s.probe_id
+                  WHERE p.enabled AND p.kind = k.kind AND s.claimed_at IS NULL
+                    AND s.next_run_at <= pg_catalog.clock_timestamp())) AS probes_due,
+       coalesce(w.checks_in_flight,
+                (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_state s
+                   JOIN @extschema@.incident_probe p ON p.id = s.probe_id
+                  WHERE p.kind = k.kind AND s.claimed_at IS NOT NULL)) AS checks_in_flight,
+       w.checks_done,
        (SELECT pg_catalog.count(*) FROM @extschema@.incident_probe_result r
           JOIN @extschema@.incident_probe p ON p.id = r.probe_id
          WHERE p.kind = k.kind AND NOT r.ok
@@ -54,11 +58,12 @@ SELECT w.process,
 COMMENT ON VIEW @extschema@.incident_worker_status IS
 'The background worker, one row per database worker (process worker runs the HTTP probes, sql worker the SQL probes): its pid, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes of its kind due now, their checks in flight and their failed checks of the last hour. Empty when pg_incident is not preloaded.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.process IS 'worker (the HTTP probes, later the notifications) or sql worker (the SQL probes, one at a time).';
-COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes of this process''s kind whose next check is due and not yet claimed: a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes of this process''s kind whose next check is due and not yet claimed (for the HTTP worker, from its schedule in memory, at most a second old): a growing number means the worker is not keeping up, or not running.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.checks_done IS 'Checks whose result this worker process has recorded or counted since it started.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.checks_claimed IS 'Checks this worker process has claimed since it started.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.lateness_p50_ms IS 'Median lateness of those checks (claimed after they were due), as the upper edge of its histogram bucket (1, 2, 5, 10, 20, 50, 100 ... ms); a high value means the worker does not keep up.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.lateness_p99_ms IS '99th percentile of the lateness, likewise.';
-COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks of this process''s kind claimed and not yet recorded.';
+COMMENT ON COLUMN @extschema@.incident_worker_status.checks_in_flight IS 'Checks of this process''s kind claimed and not yet recorded (for the HTTP worker, its requests in flight).';
 
 GRANT SELECT ON @extschema@.incident_worker_status TO incident_viewer;
 -- the view reads the worker's status through it

@@ -67,6 +67,38 @@ SELECT name, state, since, consecutive_successes, incident, uptime_pct_24h, p50_
 SELECT p.name, count(r.*) AS kept, (SELECT sum(checks) FROM incident_probe_rollup u WHERE u.probe_id = p.id) AS counted
   FROM incident_probe p LEFT JOIN incident_probe_result r ON r.probe_id = p.id GROUP BY p.id, p.name ORDER BY p.name;
 
+-- passing checks the worker counted in memory and wrote as one batch
+-- (incident__probe_record_passes) leave what one check at a time leaves
+SELECT incident_probe_http('one-by-one', 'https://shop.example/a') IS NOT NULL AS created,
+       incident_probe_http('batched', 'https://shop.example/b') IS NOT NULL AS created;
+SELECT pg_temp.check('one-by-one', 100, '{"ok": true, "status": 200, "latency_ms": 20}');
+SELECT pg_temp.check('batched', 100, '{"ok": true, "status": 200, "latency_ms": 20}');
+SELECT pg_temp.check('one-by-one', 101, '{"ok": true, "status": 200, "latency_ms": 0.5}');
+SELECT pg_temp.check('one-by-one', 102, '{"ok": true, "status": 200, "latency_ms": 90}');
+SELECT pg_temp.check('one-by-one', 103, '{"ok": true, "status": 200, "latency_ms": 1500}');
+SELECT incident__probe_record_passes(ARRAY[(SELECT id FROM incident_probe WHERE name = 'batched')],
+           ARRAY['2026-03-02 09:01:41+00'::timestamptz], ARRAY['2026-03-02 09:01:43+00'::timestamptz],
+           ARRAY[3], ARRAY[1590.5::float8], ARRAY[1500::float8],
+           ARRAY[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
+           ARRAY['2026-03-02 09:02:13+00'::timestamptz]) AS states_updated;
+SELECT p.name, u.hour, u.checks, u.passed, u.latency_ms_sum, u.latency_ms_max, u.latency_buckets,
+       s.state, s.consecutive_successes, (SELECT count(*) FROM incident_probe_result r WHERE r.probe_id = p.id) AS kept
+  FROM incident_probe p JOIN incident_probe_rollup u ON u.probe_id = p.id JOIN incident_probe_state s ON s.probe_id = p.id
+ WHERE p.name IN ('one-by-one', 'batched') ORDER BY p.name;
+SELECT next_run_at FROM incident_probe_status WHERE name = 'batched';
+-- a probe that went down meanwhile gets the counts, not the run of successes
+SELECT pg_temp.check('batched', 104, '{"ok": false, "failure": "connect"}');
+SELECT incident__probe_record_passes(ARRAY[(SELECT id FROM incident_probe WHERE name = 'batched')],
+           ARRAY['2026-03-02 09:01:44+00'::timestamptz], ARRAY['2026-03-02 09:01:44+00'::timestamptz],
+           ARRAY[1], ARRAY[10::float8], ARRAY[10::float8], array_fill(0, ARRAY[16]), ARRAY[NULL::timestamptz]) AS states_updated;
+SELECT u.checks, u.passed, s.consecutive_failures, s.consecutive_successes
+  FROM incident_probe p JOIN incident_probe_rollup u ON u.probe_id = p.id JOIN incident_probe_state s ON s.probe_id = p.id
+ WHERE p.name = 'batched';
+-- the buckets must be 16 per probe
+SELECT incident__probe_record_passes(ARRAY[1::bigint], ARRAY[now()], ARRAY[now()], ARRAY[1], ARRAY[1::float8],
+                                     ARRAY[1::float8], ARRAY[1, 2, 3], ARRAY[NULL::timestamptz]);
+SELECT incident_probe_drop('one-by-one'), incident_probe_drop('batched');
+
 -- a slow page is degraded, and with severity auto a slow outage is classified by its load time
 SELECT incident_probe_http('search', 'https://shop.example/search', failures => 1, degraded_after => '3 seconds');
 SELECT pg_temp.check('search', 100, '{"ok": true, "status": 200, "latency_ms": 4200}');

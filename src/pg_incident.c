@@ -58,6 +58,7 @@ static char *incident_clock_setting = NULL;
 bool		incident_worker_enabled = true;
 char	   *incident_worker_database = NULL;
 int			incident_worker_naptime = 1000;
+int			incident_probe_flush_interval = 60 * 1000;
 int			incident_max_concurrent_requests = 100;
 int			incident_http_timeout = 10000;
 int			incident_max_response_bytes = 1024 * 1024;
@@ -167,6 +168,19 @@ incident_define_worker_settings(void)
 							&incident_worker_naptime,
 							1000,
 							10,
+							60 * 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.probe_flush_interval",
+							"Sets how long the pg_incident worker may count the passing checks of a healthy HTTP probe before it writes them.",
+							"Failures and changes of state are written at once; 0 writes every check through incident__probe_record.",
+							&incident_probe_flush_interval,
+							60 * 1000,
+							0,
 							60 * 60 * 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,

@@ -1,24 +1,39 @@
 /*-------------------------------------------------------------------------
  *
  * probe.c
- *		The worker's HTTP probes: claim the due ones, hand them to the HTTP
- *		engine, judge what comes back and record it.
+ *		The worker's HTTP probes: keep their schedule, hand the due ones to
+ *		the HTTP engine, judge what comes back and record it.
  *
  * Each function here runs inside a transaction that worker.c started and
- * commits; none starts one or waits on the network. A turn of the worker
- * records the results that came in (probe_record_results), claims the
- * probes that are due (probe_claim_http) and asks when the next one is due
- * (probe_next_due_ms); between turns it waits on its latch and the engine's
- * sockets. What a result means (hysteresis, incidents, recovery) is decided
- * in SQL, by incident__probe_record() (extension/50_probes.sql), so that the
- * worker and a person go through one set of rules.
+ * commits; none starts one or waits on the network. A turn of the HTTP
+ * worker refreshes the schedule if a probe changed (probe_schedule_refresh),
+ * records the results that came in (probe_record_results), writes the
+ * passing checks counted long enough (probe_write_passes) and claims the
+ * probes that are due (probe_claim_http); between turns it waits on its
+ * latch and the engine's sockets. What a result means (hysteresis,
+ * incidents, recovery) is decided in SQL, by incident__probe_record()
+ * (extension/50_probes.sql), so that the worker and a person go through one
+ * set of rules.
  *
- * A claim is the probe's claimed_at: set when its check is handed to the
- * engine, cleared when its result is recorded. A worker that starts clears
- * every claim (probe_release_claims): a check left in flight by a crashed
- * predecessor counts as not done and runs again. What the engine needs to
- * judge a result (expected status codes and body) is kept per request in
- * TopMemoryContext until the result is recorded.
+ * The schedule (schedule.c) is read from incident_probe and
+ * incident_probe_state through the configuration cache (confcache.c): a
+ * statement trigger on each table marks it stale when a person changes a
+ * probe (the worker's own writes do not count), and it is read again,
+ * keeping what it knew of the probes that stay (their checks in flight,
+ * their passes not yet written, when they run next unless someone moved
+ * that). A claim is in memory only: at start the worker runs every probe
+ * whose stored next_run_at has come, so a check left in flight by a crashed
+ * predecessor runs again.
+ *
+ * The fast path. A passing check of a steady probe (up, no failure, no
+ * flip in the last 30 minutes) would change nothing in incident__probe_record
+ * but counts; it is counted in the schedule instead, and the counts are
+ * written per probe in one batch (incident__probe_record_passes) once they
+ * are pg_incident.probe_flush_interval old, before any other result of the
+ * probe, and when the worker stops. Every other result goes through
+ * incident__probe_record at once, after the probe's counted passes. What the
+ * engine needs to judge a result (expected status codes and body) is kept
+ * per request in TopMemoryContext until the result is recorded.
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -28,6 +43,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
@@ -42,13 +58,43 @@
 #include "../confcache.h"
 #include "http.h"
 #include "probe.h"
+#include "schedule.h"
 #include "worker.h"
+
+PG_FUNCTION_INFO_V1(incident__probe_state_changed);
+
+/* the probes written per call of incident__probe_record_passes */
+#define PROBE_PASSES_BATCH 1000
+
+/* passes of a probe to write, and when it runs next (0: leave it) */
+typedef struct ProbeWrite
+{
+	int64		probe_id;
+	ProbePasses passes;
+	TimestampTz next_run_at;
+} ProbeWrite;
 
 /* the expectations of the checks in flight, by probe id */
 static HTAB *probe_expects = NULL;
 
-static ProbeExpect *probe_expect_enter(int64 probe_id);
+/* the HTTP worker's schedule, and the cache that says when to read it again */
+static ProbeSchedule *probe_schedule = NULL;
+static ConfCache *probe_schedule_cache = NULL;
+static bool probe_schedule_stale = true;
+
+/* passes of probes that left the schedule (disabled), not yet written */
+static ProbeWrite *probe_orphans = NULL;
+static int	probe_norphans = 0;
+static int	probe_orphans_size = 0;
+
+static ProbeExpect *probe_expect_enter(int64 probe_id, const ProbeExpect *from);
 static void probe_expect_forget(int64 probe_id);
+static void probe_schedule_reset(void *arg);
+static void probe_schedule_loader(const char *schema, void *arg);
+static void probe_keep_orphan(const ProbeEntry *entry);
+static void probe_write(ProbeWrite *writes, int n);
+static void probe_write_entry(ProbeEntry *entry);
+static void probe_read_back(ProbeEntry *entry);
 
 /*
  * The extension's schema, quoted for a query; an error if it is not
@@ -68,11 +114,11 @@ probe_schema(void)
 }
 
 /*
- * Returns a cleared expectation entry for the probe, creating the hash on
- * first use.
+ * Keeps a copy of an expectation for the probe's check in flight, creating
+ * the hash on first use.
  */
 static ProbeExpect *
-probe_expect_enter(int64 probe_id)
+probe_expect_enter(int64 probe_id, const ProbeExpect *from)
 {
 	ProbeExpect *e;
 	bool		found;
@@ -95,9 +141,14 @@ probe_expect_enter(int64 probe_id)
 		if (e->body)
 			pfree(e->body);
 	}
-	e->nstatus = 0;
+	e->nstatus = from->nstatus;
 	e->status = NULL;
-	e->body = NULL;
+	if (from->nstatus > 0)
+	{
+		e->status = MemoryContextAlloc(TopMemoryContext, sizeof(int) * from->nstatus);
+		memcpy(e->status, from->status, sizeof(int) * from->nstatus);
+	}
+	e->body = from->body ? MemoryContextStrdup(TopMemoryContext, from->body) : NULL;
 	return e;
 }
 
@@ -142,114 +193,233 @@ probe_release_claims(const char *kind)
 }
 
 /*
- * Claims up to max due HTTP probes and submits them to the engine, each
- * with its timeout capped at max_timeout_ms; returns how many were
- * submitted.
+ * The HTTP worker's schedule as last read (NULL before the first read).
+ */
+ProbeSchedule *
+probe_schedule_current(void)
+{
+	return probe_schedule;
+}
+
+/*
+ * Reads the schedule again if a probe changed since it was read (or it
+ * never was).
+ */
+void
+probe_schedule_refresh(void)
+{
+	if (probe_schedule_cache == NULL)
+	{
+		static const char *const tables[] = {"incident_probe", "incident_probe_state"};
+
+		probe_schedule_cache = confcache_register("probe schedule", tables, lengthof(tables),
+												  probe_schedule_reset, NULL);
+	}
+	if (confcache_check(probe_schedule_cache) && !probe_schedule_stale)
+		return;
+	confcache_load(probe_schedule_cache, probe_schedule_loader, NULL);
+	probe_schedule_stale = false;
+}
+
+/*
+ * Drops the schedule (the extension is gone): what it counted and did not
+ * write goes with it, as the tables it counted for did.
+ */
+void
+probe_schedule_forget(void)
+{
+	schedule_destroy(probe_schedule);
+	probe_schedule = NULL;
+	probe_schedule_stale = true;
+	probe_norphans = 0;
+}
+
+/*
+ * The configuration cache's reset: read the schedule at the next refresh.
+ */
+static void
+probe_schedule_reset(void *arg)
+{
+	probe_schedule_stale = true;
+}
+
+/*
+ * Reads every enabled HTTP probe into a new schedule, keeping from the old
+ * one, for each probe that stays, its check in flight, its passes not yet
+ * written and when it runs next (unless its stored next_run_at changed
+ * meanwhile: then someone moved it). Passes of a probe that left are kept
+ * to be written.
+ */
+static void
+probe_schedule_loader(const char *schema, void *arg)
+{
+	ProbeSchedule *schedule;
+	ProbeSchedule *old = probe_schedule;
+	char	   *q;
+	dlist_iter	it;
+
+	q = psprintf("SELECT " PROBE_HTTP_COLUMNS ","
+				 " (pg_catalog.date_part('epoch', p.every) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int8,"
+				 " (pg_catalog.date_part('epoch', p.degraded_after) OPERATOR(pg_catalog.*) 1000)::pg_catalog.float8,"
+				 " s.next_run_at,"
+				 " s.state OPERATOR(pg_catalog.=) 'up' AND s.consecutive_failures OPERATOR(pg_catalog.=) 0"
+				 "   AND pg_catalog.cardinality(s.flips) OPERATOR(pg_catalog.=) 0"
+				 "  FROM %1$s.incident_probe p JOIN %1$s.incident_probe_state s"
+				 "    ON s.probe_id OPERATOR(pg_catalog.=) p.id"
+				 " WHERE p.enabled AND p.kind OPERATOR(pg_catalog.=) 'http'",
+				 schema);
+	if (SPI_execute(q, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the HTTP probes");
+
+	schedule = schedule_create();
+	PG_TRY();
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			ProbeEntry *entry = schedule_add(schedule, id);
+			ProbeEntry *was = schedule_find(old, id);
+			TimestampTz next_run_at;
+
+			CHECK_FOR_INTERRUPTS();
+			probe_http_config(tup, desc, &entry->config, schedule->cxt);
+			entry->every_ms = DatumGetInt64(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 1, &isnull));
+			entry->degraded_after_ms = DatumGetFloat8(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 2, &isnull));
+			entry->stored_next_run_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 3,
+																		  &isnull));
+			entry->steady = DatumGetBool(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 4, &isnull));
+			next_run_at = entry->stored_next_run_at;
+			if (was != NULL && was->stored_next_run_at == entry->stored_next_run_at)
+				next_run_at = was->next_run_at;
+			if (was != NULL && was->in_flight)
+			{
+				entry->in_flight = true;
+				entry->next_run_at = next_run_at;
+			}
+			else
+				schedule_queue(schedule, entry, next_run_at);
+		}
+	}
+	PG_CATCH();
+	{
+		schedule_destroy(schedule);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	/* the passes not yet written, in their order */
+	if (old != NULL)
+	{
+		dlist_foreach(it, &old->with_passes)
+		{
+			ProbeEntry *was = dlist_container(ProbeEntry, passes_node, it.cur);
+			ProbeEntry *entry = schedule_find(schedule, was->probe_id);
+
+			if (entry == NULL)
+				probe_keep_orphan(was);
+			else
+			{
+				entry->passes = was->passes;
+				dlist_push_tail(&schedule->with_passes, &entry->passes_node);
+			}
+		}
+	}
+	schedule_destroy(old);
+	probe_schedule = schedule;
+}
+
+/*
+ * Keeps the passes of a probe that left the schedule, to be written with
+ * the next batch.
+ */
+static void
+probe_keep_orphan(const ProbeEntry *entry)
+{
+	if (probe_norphans == probe_orphans_size)
+	{
+		probe_orphans_size = Max(16, probe_orphans_size * 2);
+		probe_orphans = probe_orphans == NULL ?
+			MemoryContextAlloc(TopMemoryContext, sizeof(ProbeWrite) * probe_orphans_size) :
+			repalloc(probe_orphans, sizeof(ProbeWrite) * probe_orphans_size);
+	}
+	probe_orphans[probe_norphans].probe_id = entry->probe_id;
+	probe_orphans[probe_norphans].passes = entry->passes;
+	probe_orphans[probe_norphans].next_run_at = 0;
+	probe_norphans++;
+}
+
+/*
+ * Hands the due checks to the engine, as many as it has room for, each
+ * with its timeout capped at max_timeout_ms; returns how many. A claim is
+ * the entry's in_flight flag: nothing is written.
  */
 int
-probe_claim_http(HttpEngine *engine, int max, int max_response_bytes, int max_timeout_ms)
+probe_claim_http(HttpEngine *engine, TimestampTz now, int max_response_bytes, int max_timeout_ms)
 {
-	const char *schema = probe_schema();
-	char	   *q;
+	ProbeEntry *entry;
 	int			n = 0;
-	int			ret;
 
-	if (max <= 0)
+	if (probe_schedule == NULL)
 		return 0;
-	q = psprintf("UPDATE %1$s.incident_probe_state s SET claimed_at = pg_catalog.clock_timestamp()"
-				 "  FROM %1$s.incident_probe p"
-				 " WHERE p.id OPERATOR(pg_catalog.=) s.probe_id"
-				 "   AND s.probe_id OPERATOR(pg_catalog.=) ANY (ARRAY("
-				 "       SELECT x.probe_id FROM %1$s.incident_probe_state x"
-				 "         JOIN %1$s.incident_probe y ON y.id OPERATOR(pg_catalog.=) x.probe_id"
-				 "        WHERE y.enabled AND y.kind OPERATOR(pg_catalog.=) 'http'"
-				 "          AND (x.claimed_at IS NULL OR x.claimed_at OPERATOR(pg_catalog.<)"
-				 "               (pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-)"
-				 "                (y.timeout OPERATOR(pg_catalog.+) interval '1 minute')))"
-				 "          AND x.next_run_at OPERATOR(pg_catalog.<=) pg_catalog.clock_timestamp()"
-				 "        ORDER BY x.next_run_at LIMIT %2$d FOR UPDATE OF x SKIP LOCKED))"
-				 " RETURNING " PROBE_HTTP_COLUMNS ", " PROBE_LATENESS_COLUMN,
-				 schema, max);
-	ret = SPI_execute(q, false, 0);
-	if (ret != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "could not claim the due probes: %s", SPI_result_code_string(ret));
-
-	for (uint64 i = 0; i < SPI_processed; i++)
+	while (http_engine_capacity_left(engine) > 0 &&
+		   (entry = schedule_take_due(probe_schedule, now)) != NULL)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		HttpRequest req;
 
 		CHECK_FOR_INTERRUPTS();
-		/* a check of this probe still in flight here (a claim that did not commit) */
-		if (probe_expects && hash_search(probe_expects, &id, HASH_FIND, NULL) != NULL)
-			continue;
-		probe_http_request(tup, desc, &req, probe_expect_enter(id), TopMemoryContext,
-						   max_response_bytes, max_timeout_ms);
-		incident_worker_state_claimed(DatumGetFloat8(SPI_getbinval(tup, desc, PROBE_HTTP_NCOLUMNS + 1,
-																   &isnull)));
-
+		probe_http_request(&entry->config, &req, max_response_bytes, max_timeout_ms);
+		probe_expect_enter(entry->probe_id, &entry->config.expect);
 		if (!http_engine_submit(engine, &req))
 		{
-			/* full after all: the check stays due and the claim is let go */
-			char	   *r = psprintf("UPDATE %s.incident_probe_state SET claimed_at = NULL"
-									 " WHERE probe_id OPERATOR(pg_catalog.=) " INT64_FORMAT, schema, id);
-
-			if (SPI_execute(r, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not release the claim of probe " INT64_FORMAT, id);
-			probe_expect_forget(id);
-			continue;
+			/* full after all, or out of memory: the check stays due */
+			probe_expect_forget(entry->probe_id);
+			schedule_queue(probe_schedule, entry, entry->next_run_at);
+			break;
 		}
+		incident_worker_state_claimed((double) (now - entry->next_run_at) / 1000.0);
 		n++;
 	}
 	return n;
 }
 
 /*
- * The request of an HTTP probe from a row of PROBE_HTTP_COLUMNS, and in
- * *expect what its result is judged by (allocated in expect_cxt). The
- * request points into the row and into the current memory context. The
- * probe's timeout is capped at max_timeout_ms (pg_incident.http_timeout).
+ * An HTTP probe's configuration from a row of PROBE_HTTP_COLUMNS, copied
+ * into cxt.
  */
 void
-probe_http_request(HeapTuple tup, TupleDesc desc, HttpRequest *req, ProbeExpect *expect,
-				   MemoryContext expect_cxt, int max_bytes, int max_timeout_ms)
+probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *config, MemoryContext cxt)
 {
+	MemoryContext old = MemoryContextSwitchTo(cxt);
 	bool		isnull;
 	char	   *method = SPI_getvalue(tup, desc, 3);
-	Datum		headers = SPI_getbinval(tup, desc, 4, &isnull);
+	Datum		headers;
 	Datum		codes;
 	bool		codes_null;
-	char	   *want_body;
 
-	http_request_init(req);
-	req->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	req->url = SPI_getvalue(tup, desc, 2);
-	req->method = strcmp(method, "HEAD") == 0 ? HTTP_METHOD_HEAD :
+	memset(config, 0, sizeof(ProbeHttpConfig));
+	config->probe_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	config->url = SPI_getvalue(tup, desc, 2);
+	config->method = strcmp(method, "HEAD") == 0 ? HTTP_METHOD_HEAD :
 		strcmp(method, "POST") == 0 ? HTTP_METHOD_POST : HTTP_METHOD_GET;
-	req->body = SPI_getvalue(tup, desc, 5);
-	req->body_len = req->body ? strlen(req->body) : 0;
+	config->body = SPI_getvalue(tup, desc, 5);
+	headers = SPI_getbinval(tup, desc, 4, &isnull);
 	if (!isnull)
 	{
 		Datum	   *hdatums;
 		int			nh;
-		const char **hs;
 
 		deconstruct_array(DatumGetArrayTypeP(headers), TEXTOID, -1, false, TYPALIGN_INT,
 						  &hdatums, NULL, &nh);
-		hs = palloc(sizeof(char *) * (nh + 1));
+		config->headers = palloc(sizeof(char *) * (nh + 1));
 		for (int h = 0; h < nh; h++)
-			hs[h] = TextDatumGetCString(hdatums[h]);
-		req->headers = hs;
-		req->nheaders = nh;
+			config->headers[h] = TextDatumGetCString(hdatums[h]);
+		config->nheaders = nh;
 	}
-	req->timeout_ms = Min(DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull)), Max(max_timeout_ms, 1));
-	req->connect_timeout_ms = req->timeout_ms;
-	req->verify_tls = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
-	req->max_bytes = max_bytes;
-	req->max_redirects = PROBE_MAX_REDIRECTS;
+	config->timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	config->verify_tls = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
 
 	codes = SPI_getbinval(tup, desc, 8, &codes_null);
 	if (!codes_null)
@@ -258,14 +428,61 @@ probe_http_request(HeapTuple tup, TupleDesc desc, HttpRequest *req, ProbeExpect 
 		int			nc;
 
 		deconstruct_array(DatumGetArrayTypeP(codes), INT4OID, 4, true, TYPALIGN_INT, &cd, NULL, &nc);
-		expect->status = MemoryContextAlloc(expect_cxt, sizeof(int) * Max(nc, 1));
+		config->expect.status = palloc(sizeof(int) * Max(nc, 1));
 		for (int c = 0; c < nc; c++)
-			expect->status[c] = DatumGetInt32(cd[c]);
-		expect->nstatus = nc;
+			config->expect.status[c] = DatumGetInt32(cd[c]);
+		config->expect.nstatus = nc;
 	}
-	want_body = SPI_getvalue(tup, desc, 9);
-	if (want_body != NULL)
-		expect->body = MemoryContextStrdup(expect_cxt, want_body);
+	config->expect.body = SPI_getvalue(tup, desc, 9);
+	config->expect.probe_id = config->probe_id;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The request of an HTTP probe; it points into the configuration. The
+ * probe's timeout is capped at max_timeout_ms (pg_incident.http_timeout).
+ */
+void
+probe_http_request(const ProbeHttpConfig *config, HttpRequest *req, int max_bytes, int max_timeout_ms)
+{
+	http_request_init(req);
+	req->id = config->probe_id;
+	req->url = config->url;
+	req->method = config->method;
+	req->body = config->body;
+	req->body_len = config->body ? strlen(config->body) : 0;
+	req->headers = (const char *const *) config->headers;
+	req->nheaders = config->nheaders;
+	req->timeout_ms = Min(config->timeout_ms, Max(max_timeout_ms, 1));
+	req->connect_timeout_ms = req->timeout_ms;
+	req->verify_tls = config->verify_tls;
+	req->max_bytes = max_bytes;
+	req->max_redirects = PROBE_MAX_REDIRECTS;
+}
+
+/*
+ * What failed in an HTTP fetch judged against the probe's expected status
+ * codes and body (a failure kind of incident_probe_result), or NULL when
+ * it passed.
+ */
+const char *
+probe_verdict(const HttpResult *res, const ProbeExpect *expect)
+{
+	bool		status_ok = false;
+
+	if (res->failure != HTTP_OK)
+		return http_failure_name(res->failure);
+	if (expect == NULL || expect->nstatus == 0)
+		status_ok = res->status >= 200 && res->status <= 399;
+	else
+		for (int i = 0; i < expect->nstatus; i++)
+			if (expect->status[i] == res->status)
+				status_ok = true;
+	if (!status_ok)
+		return "status";
+	if (expect && expect->body && (res->body == NULL || strstr(res->body, expect->body) == NULL))
+		return "body";
+	return NULL;
 }
 
 /*
@@ -276,26 +493,7 @@ char *
 probe_judge(const HttpResult *res, const ProbeExpect *expect)
 {
 	StringInfoData buf;
-	const char *failure = NULL;
-
-	if (res->failure != HTTP_OK)
-		failure = http_failure_name(res->failure);
-	else
-	{
-		bool		status_ok = false;
-
-		if (expect == NULL || expect->nstatus == 0)
-			status_ok = res->status >= 200 && res->status <= 399;
-		else
-			for (int i = 0; i < expect->nstatus; i++)
-				if (expect->status[i] == res->status)
-					status_ok = true;
-		if (!status_ok)
-			failure = "status";
-		else if (expect && expect->body &&
-				 (res->body == NULL || strstr(res->body, expect->body) == NULL))
-			failure = "body";
-	}
+	const char *failure = probe_verdict(res, expect);
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"ok\": %s", failure ? "false" : "true");
@@ -386,10 +584,14 @@ probe_record_result(int64 probe_id, const char *result_json)
 }
 
 /*
- * Records every result the engine has finished; returns how many.
+ * Records every result the engine has finished; returns how many. A pass
+ * of a steady probe is counted in the schedule (written later, in a batch);
+ * anything else goes through incident__probe_record now, after the probe's
+ * counted passes. Either way the probe is queued again one interval after
+ * the check was due (at once if that has passed).
  */
 int
-probe_record_results(HttpEngine *engine)
+probe_record_results(HttpEngine *engine, int flush_interval_ms)
 {
 	HttpResult	res;
 	int			n = 0;
@@ -401,7 +603,8 @@ probe_record_results(HttpEngine *engine)
 	for (;;)
 	{
 		ProbeExpect *expect = NULL;
-		char	   *json;
+		ProbeEntry *entry;
+		const char *failure;
 
 		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
@@ -409,14 +612,210 @@ probe_record_results(HttpEngine *engine)
 			break;
 		if (probe_expects)
 			expect = hash_search(probe_expects, &res.id, HASH_FIND, NULL);
-		json = probe_judge(&res, expect);
-		probe_record_result(res.id, json);
+		failure = probe_verdict(&res, expect);
+		entry = schedule_find(probe_schedule, res.id);
+
+		if (entry != NULL && entry->in_flight && entry->steady && failure == NULL &&
+			res.total_ms <= entry->degraded_after_ms && flush_interval_ms > 0)
+		{
+			if (!schedule_pass_fits(entry, res.finished_at))
+				probe_write_entry(entry);
+			schedule_add_pass(probe_schedule, entry, res.finished_at, res.total_ms);
+		}
+		else
+		{
+			char	   *json = probe_judge(&res, expect);
+
+			if (entry != NULL)
+				probe_write_entry(entry);
+			probe_record_result(res.id, json);
+			if (entry != NULL)
+				probe_read_back(entry);
+			pfree(json);
+		}
+
+		if (entry != NULL && entry->in_flight)
+		{
+			TimestampTz next = entry->next_run_at + entry->every_ms * INT64CONST(1000);
+
+			schedule_queue(probe_schedule, entry, Max(next, GetCurrentTimestamp()));
+		}
 		probe_expect_forget(res.id);
 		http_result_free(&res);
-		pfree(json);
 		n++;
 	}
 	return n;
+}
+
+/*
+ * After incident__probe_record: whether the probe is steady now, and the
+ * next_run_at it stored.
+ */
+static void
+probe_read_back(ProbeEntry *entry)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(entry->probe_id)};
+	char	   *q = psprintf("SELECT s.next_run_at,"
+							 " s.state OPERATOR(pg_catalog.=) 'up' AND s.consecutive_failures OPERATOR(pg_catalog.=) 0"
+							 "   AND pg_catalog.cardinality(s.flips) OPERATOR(pg_catalog.=) 0"
+							 "  FROM %s.incident_probe_state s WHERE s.probe_id OPERATOR(pg_catalog.=) $1",
+							 probe_schema());
+	bool		isnull;
+
+	if (SPI_execute_with_args(q, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the state of probe " INT64_FORMAT, entry->probe_id);
+	entry->steady = false;
+	if (SPI_processed == 1)
+	{
+		entry->stored_next_run_at = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0],
+																	  SPI_tuptable->tupdesc, 1, &isnull));
+		entry->steady = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	pfree(q);
+}
+
+/*
+ * Writes the passes counted before older_than (all of them with DT_NOEND),
+ * at most max probes, the oldest first, with those of probes that left the
+ * schedule; returns how many probes.
+ */
+int
+probe_write_passes(TimestampTz older_than, int max)
+{
+	ProbeWrite *writes;
+	ProbeEntry *entry;
+	int			n = 0;
+
+	if (probe_norphans == 0 &&
+		((entry = schedule_oldest_passes(probe_schedule)) == NULL || entry->passes.first_at > older_than))
+		return 0;
+
+	writes = palloc(sizeof(ProbeWrite) * Min(max, PROBE_PASSES_BATCH));
+	while (n < Min(max, PROBE_PASSES_BATCH))
+	{
+		if (probe_norphans > 0)
+			writes[n] = probe_orphans[--probe_norphans];
+		else
+		{
+			entry = schedule_oldest_passes(probe_schedule);
+			if (entry == NULL || entry->passes.first_at > older_than)
+				break;
+			writes[n].probe_id = entry->probe_id;
+			writes[n].next_run_at = entry->in_flight ? 0 : entry->next_run_at;
+			schedule_take_passes(probe_schedule, entry, &writes[n].passes);
+			entry->stored_next_run_at = entry->in_flight ? entry->stored_next_run_at : entry->next_run_at;
+		}
+		n++;
+	}
+	probe_write(writes, n);
+	pfree(writes);
+	return n;
+}
+
+/*
+ * When the oldest passes not yet written were counted: 0 for those of
+ * probes that left the schedule (write them now), DT_NOEND when none.
+ */
+TimestampTz
+probe_passes_since(void)
+{
+	ProbeEntry *entry;
+
+	if (probe_norphans > 0)
+		return 0;
+	entry = schedule_oldest_passes(probe_schedule);
+	return entry != NULL ? entry->passes.first_at : DT_NOEND;
+}
+
+/*
+ * incident__probe_state_changed(): statement trigger on incident_probe and
+ * incident_probe_state. A change by a person (or by incident_probe_run in
+ * a backend) makes the HTTP worker read its schedule again; the worker
+ * processes' own writes do not, as the worker knows what it wrote.
+ */
+Datum
+incident__probe_state_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("incident__probe_state_changed() must be called as a trigger")));
+	if (!incident_worker_is_worker())
+		confcache_table_changed(RelationGetRelid(trigdata->tg_relation));
+	PG_RETURN_POINTER(NULL);
+}
+
+/*
+ * Writes one probe's counted passes now (before another result of it).
+ */
+static void
+probe_write_entry(ProbeEntry *entry)
+{
+	ProbeWrite	write;
+
+	if (entry->passes.checks == 0)
+		return;
+	write.probe_id = entry->probe_id;
+	write.next_run_at = 0;
+	schedule_take_passes(probe_schedule, entry, &write.passes);
+	probe_write(&write, 1);
+}
+
+/*
+ * One call of incident__probe_record_passes for these probes' passes (one
+ * element per probe).
+ */
+static void
+probe_write(ProbeWrite *writes, int n)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * n);
+	Datum	   *first = palloc(sizeof(Datum) * n);
+	Datum	   *last = palloc(sizeof(Datum) * n);
+	Datum	   *checks = palloc(sizeof(Datum) * n);
+	Datum	   *sums = palloc(sizeof(Datum) * n);
+	Datum	   *maxes = palloc(sizeof(Datum) * n);
+	Datum	   *buckets = palloc(sizeof(Datum) * n * PROBE_LATENCY_BUCKETS);
+	Datum	   *next = palloc(sizeof(Datum) * n);
+	bool	   *next_null = palloc(sizeof(bool) * n);
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	Oid			argtypes[8] = {INT8ARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+	FLOAT8ARRAYOID, FLOAT8ARRAYOID, INT4ARRAYOID, TIMESTAMPTZARRAYOID};
+	Datum		args[8];
+	char	   *q;
+
+	if (n == 0)
+		return;
+	for (int i = 0; i < n; i++)
+	{
+		ids[i] = Int64GetDatum(writes[i].probe_id);
+		first[i] = TimestampTzGetDatum(writes[i].passes.first_at);
+		last[i] = TimestampTzGetDatum(writes[i].passes.last_at);
+		checks[i] = Int32GetDatum(writes[i].passes.checks);
+		sums[i] = Float8GetDatum(writes[i].passes.latency_sum);
+		maxes[i] = Float8GetDatum(writes[i].passes.latency_max);
+		for (int b = 0; b < PROBE_LATENCY_BUCKETS; b++)
+			buckets[i * PROBE_LATENCY_BUCKETS + b] = Int32GetDatum(writes[i].passes.buckets[b]);
+		next[i] = TimestampTzGetDatum(writes[i].next_run_at);
+		next_null[i] = writes[i].next_run_at == 0;
+	}
+	args[0] = PointerGetDatum(construct_array(ids, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[1] = PointerGetDatum(construct_array(first, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[2] = PointerGetDatum(construct_array(last, n, TIMESTAMPTZOID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[3] = PointerGetDatum(construct_array(checks, n, INT4OID, 4, true, TYPALIGN_INT));
+	args[4] = PointerGetDatum(construct_array(sums, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[5] = PointerGetDatum(construct_array(maxes, n, FLOAT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[6] = PointerGetDatum(construct_array(buckets, n * PROBE_LATENCY_BUCKETS, INT4OID, 4, true,
+											  TYPALIGN_INT));
+	args[7] = PointerGetDatum(construct_md_array(next, next_null, 1, dims, lbs, TIMESTAMPTZOID, 8,
+												 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	q = psprintf("SELECT %s.incident__probe_record_passes($1, $2, $3, $4, $5, $6, $7, $8)", probe_schema());
+	if (SPI_execute_with_args(q, 8, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the passing checks of %d probes", n);
+	pfree(q);
 }
 
 /*
@@ -452,7 +851,7 @@ probe_next_due_ms(const char *kind)
 
 /*
  * Drops every finished result unrecorded: the extension is gone, or the
- * worker is not working; their probes run again when they are due.
+ * worker is not working; their probes are due again.
  */
 void
 probe_discard_results(HttpEngine *engine)
@@ -461,6 +860,10 @@ probe_discard_results(HttpEngine *engine)
 
 	while (http_engine_next_result(engine, &res))
 	{
+		ProbeEntry *entry = schedule_find(probe_schedule, res.id);
+
+		if (entry != NULL && entry->in_flight)
+			schedule_queue(probe_schedule, entry, entry->next_run_at);
 		probe_expect_forget(res.id);
 		http_result_free(&res);
 	}

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * probe.h
- *		The worker's HTTP probes (src/worker/probe.c): claim, judge, record;
- *		and what the SQL probes (probe_sql.c) and incident_probe_run()
- *		(probe_run.c) share with them.
+ *		The worker's HTTP probes (src/worker/probe.c): their schedule,
+ *		claim, judge, record; and what the SQL probes (probe_sql.c) and
+ *		incident_probe_run() (probe_run.c) share with them.
  *
  * Every function runs inside a transaction that the caller started, with
  * SPI connected, and never waits on the network.
@@ -17,6 +17,7 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "datatype/timestamp.h"
 
 #include "http.h"
 
@@ -51,18 +52,44 @@ typedef struct ProbeExpect
 	char	   *body;			/* NULL: any body */
 } ProbeExpect;
 
+/* an HTTP probe's request and expectations, read from PROBE_HTTP_COLUMNS */
+typedef struct ProbeHttpConfig
+{
+	int64		probe_id;
+	char	   *url;
+	HttpMethod	method;
+	char	   *body;			/* POST body, or NULL */
+	char	  **headers;
+	int			nheaders;
+	int			timeout_ms;
+	bool		verify_tls;
+	ProbeExpect expect;
+} ProbeHttpConfig;
+
+/* the HTTP worker's schedule (schedule.h) */
+typedef struct ProbeSchedule ProbeSchedule;
+
 extern const char *probe_schema(void);
 extern void probe_release_claims(const char *kind);
-extern int	probe_claim_http(HttpEngine *engine, int max, int max_response_bytes,
-							 int max_timeout_ms);
-extern void probe_http_request(HeapTuple tup, TupleDesc desc, HttpRequest *req,
-							   ProbeExpect *expect, MemoryContext expect_cxt,
+extern void probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *config,
+							  MemoryContext cxt);
+extern void probe_http_request(const ProbeHttpConfig *config, HttpRequest *req,
 							   int max_bytes, int max_timeout_ms);
+extern const char *probe_verdict(const HttpResult *res, const ProbeExpect *expect);
 extern char *probe_judge(const HttpResult *res, const ProbeExpect *expect);
 extern bool probe_record_result(int64 probe_id, const char *result_json);
-extern int	probe_record_results(HttpEngine *engine);
 extern long probe_next_due_ms(const char *kind);
-extern void probe_discard_results(HttpEngine *engine);
 extern int	probe_prune(int retention_s);
+
+/* the HTTP worker: its schedule, its claims, its results */
+extern ProbeSchedule *probe_schedule_current(void);
+extern void probe_schedule_refresh(void);
+extern void probe_schedule_forget(void);
+extern int	probe_claim_http(HttpEngine *engine, TimestampTz now, int max_response_bytes,
+							 int max_timeout_ms);
+extern int	probe_record_results(HttpEngine *engine, int flush_interval_ms);
+extern int	probe_write_passes(TimestampTz older_than, int max);
+extern TimestampTz probe_passes_since(void);
+extern void probe_discard_results(HttpEngine *engine);
 
 #endif							/* PG_INCIDENT_PROBE_H */

@@ -107,15 +107,14 @@ static char *
 probe_run_http(HeapTuple tup, TupleDesc desc)
 {
 	HttpRequest req;
-	ProbeExpect expect;
+	ProbeHttpConfig config;
 	HttpResult	res;
 	HttpEngine *volatile engine;
 	char	   *volatile json = NULL;
 
-	memset(&expect, 0, sizeof(expect));
 	memset(&res, 0, sizeof(res));
-	probe_http_request(tup, desc, &req, &expect, CurrentMemoryContext,
-					   incident_max_response_bytes, incident_http_timeout);
+	probe_http_config(tup, desc, &config, CurrentMemoryContext);
+	probe_http_request(&config, &req, incident_max_response_bytes, incident_http_timeout);
 
 	engine = http_engine_create(1);
 	if (engine == NULL)
@@ -132,7 +131,7 @@ probe_run_http(HeapTuple tup, TupleDesc desc)
 			http_engine_wait(engine, MyLatch, -1);
 			ResetLatch(MyLatch);
 		}
-		json = probe_judge(&res, &expect);
+		json = probe_judge(&res, &config.expect);
 	}
 	PG_FINALLY();
 	{

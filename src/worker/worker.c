@@ -84,6 +84,7 @@
 #include "http.h"
 #include "probe.h"
 #include "probe_sql.h"
+#include "schedule.h"
 #include "worker.h"
 
 /* a phase of a turn; runs inside its own transaction with a snapshot */
@@ -119,6 +120,8 @@ static long worker_turn(WorkerMode *mode);
 static long worker_turn_http(void);
 static bool worker_http_record_due(TimestampTz now);
 static bool worker_http_claim_due(TimestampTz now);
+static bool worker_http_write_due(TimestampTz now);
+static void worker_http_stop(WorkerMode mode);
 static long worker_http_wait_ms(void);
 static long worker_turn_sql(void);
 static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
@@ -129,7 +132,7 @@ static void worker_phase_check_extension(void *arg);
 static void worker_phase_release_claims(void *arg);
 static void worker_phase_record(void *arg);
 static void worker_phase_claim(void *arg);
-static void worker_phase_next_due(void *arg);
+static void worker_phase_write_passes(void *arg);
 static void worker_phase_prune(void *arg);
 static void worker_phase_claim_sql(void *arg);
 static void worker_phase_run_sql(void *arg);
@@ -151,15 +154,19 @@ static HttpEngine *worker_http = NULL;
 static bool worker_extension_gone = false;
 
 /*
- * When the HTTP worker next claims: the next probe's due time as last read,
- * "now" after a claim that filled the engine (more may be due), and never
- * later than pg_incident.naptime after the last claim, so that a probe
- * written since is seen. A turn that a finished request woke therefore
- * records it and claims only when something is due.
+ * The HTTP worker claims when the first probe of its schedule is due, at
+ * once after a claim that filled the engine (more may be due), and at least
+ * every pg_incident.naptime, so that a probe written since is seen. A turn
+ * that a finished request woke therefore records it and claims only when
+ * something is due.
  */
-static TimestampTz worker_claim_at = 0;
 static TimestampTz worker_last_claim = 0;
+static bool worker_claim_filled = false;
 static TimestampTz worker_last_record = 0;
+
+/* how often the HTTP worker publishes its probes due and checks in flight */
+#define WORKER_COUNTS_INTERVAL_MS 1000
+static TimestampTz worker_last_counts = 0;
 
 /*
  * Claims are at least this far apart, and so are the transactions that
@@ -512,6 +519,9 @@ incident_worker_main(Datum arg)
 		MemoryContextSwitchTo(old);
 	}
 
+	if (worker_role == WORKER_ROLE_DATABASE)
+		worker_http_stop(mode);
+
 	/* the launcher decides whether to start the worker again */
 	proc_exit(0);
 }
@@ -590,7 +600,7 @@ worker_turn(WorkerMode *mode)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
-		if (!worker_http_record_due(now) && !worker_http_claim_due(now) &&
+		if (!worker_http_record_due(now) && !worker_http_claim_due(now) && !worker_http_write_due(now) &&
 			!TimestampDifferenceExceeds(worker_last_prune, now, WORKER_PRUNE_INTERVAL_MS))
 			return worker_http_wait_ms();
 	}
@@ -602,7 +612,11 @@ worker_turn(WorkerMode *mode)
 	if (!installed)
 	{
 		if (worker_http != NULL)
+		{
 			probe_discard_results(worker_http);
+			probe_schedule_forget();
+			incident_worker_state_counts(-1, -1);
+		}
 		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
 		return Max(incident_worker_naptime, INCIDENT_WORKER_RECHECK_MS);
 	}
@@ -638,24 +652,20 @@ worker_turn_http(void)
 		now = GetCurrentTimestamp();
 	}
 
+	if (worker_http_write_due(now))
+	{
+		worker_run_phase("writing passing checks", worker_phase_write_passes, NULL);
+		now = GetCurrentTimestamp();
+	}
+
 	if (worker_http_claim_due(now))
 	{
 		int			room = http_engine_capacity_left(worker_http);
 		int			claimed = 0;
-		long		next_due = -1;
 
 		worker_last_claim = now;
 		worker_run_phase("claiming due probes", worker_phase_claim, &claimed);
-		if (claimed >= room)
-			worker_claim_at = now;	/* full: more may be due; claim when room frees */
-		else
-		{
-			worker_run_phase("finding the next due probe", worker_phase_next_due, &next_due);
-			worker_claim_at = next_due >= 0 ? TimestampTzPlusMilliseconds(GetCurrentTimestamp(), next_due)
-				: TimestampTzPlusMilliseconds(GetCurrentTimestamp(), incident_worker_naptime);
-			worker_claim_at = Max(worker_claim_at,
-								  TimestampTzPlusMilliseconds(now, WORKER_CLAIM_BATCH_MS));
-		}
+		worker_claim_filled = claimed >= room;
 	}
 
 	/* old results go in small batches, every PRUNE_INTERVAL_MS */
@@ -666,6 +676,13 @@ worker_turn_http(void)
 	}
 	/* later: "delivering notifications" (outbox.c) */
 
+	now = GetCurrentTimestamp();
+	if (TimestampDifferenceExceeds(worker_last_counts, now, WORKER_COUNTS_INTERVAL_MS))
+	{
+		worker_last_counts = now;
+		incident_worker_state_counts(schedule_count_due(probe_schedule_current(), now),
+									 http_engine_in_flight(worker_http));
+	}
 	return worker_http_wait_ms();
 }
 
@@ -682,15 +699,30 @@ worker_http_record_due(TimestampTz now)
 }
 
 /*
- * Whether to claim now: there is room, and the next probe is due or
- * naptime has passed since the last claim.
+ * Whether to claim now: there is room, and a probe is due (and the last
+ * claim filled the engine or was WORKER_CLAIM_BATCH_MS ago), or naptime
+ * has passed since the last claim.
  */
 static bool
 worker_http_claim_due(TimestampTz now)
 {
-	return http_engine_capacity_left(worker_http) > 0 &&
-		(now >= worker_claim_at ||
-		 TimestampDifferenceExceeds(worker_last_claim, now, incident_worker_naptime));
+	if (http_engine_capacity_left(worker_http) <= 0)
+		return false;
+	if (TimestampDifferenceExceeds(worker_last_claim, now, incident_worker_naptime))
+		return true;
+	return schedule_next_due(probe_schedule_current()) <= now &&
+		(worker_claim_filled || TimestampDifferenceExceeds(worker_last_claim, now, WORKER_CLAIM_BATCH_MS));
+}
+
+/*
+ * Whether counted passes are pg_incident.probe_flush_interval old.
+ */
+static bool
+worker_http_write_due(TimestampTz now)
+{
+	TimestampTz since = probe_passes_since();
+
+	return since != DT_NOEND && TimestampTzPlusMilliseconds(since, incident_probe_flush_interval) <= now;
 }
 
 /*
@@ -700,21 +732,52 @@ static long
 worker_http_wait_ms(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz wake_at;
+	TimestampTz wake_at = TimestampTzPlusMilliseconds(worker_last_claim, incident_worker_naptime);
+	TimestampTz since = probe_passes_since();
 	long		wait_ms;
 
 	/*
 	 * Wake for the next claim (with every slot busy, only a finished request
-	 * or curl's timer can help), or to record the results waiting.
+	 * or curl's timer can help), to record the results waiting, or to write
+	 * the passes counted.
 	 */
-	wake_at = http_engine_capacity_left(worker_http) == 0 ?
-		TimestampTzPlusMilliseconds(now, incident_worker_naptime) : worker_claim_at;
+	if (http_engine_capacity_left(worker_http) > 0)
+	{
+		TimestampTz next = schedule_next_due(probe_schedule_current());
+
+		if (!worker_claim_filled)
+			next = Max(next, TimestampTzPlusMilliseconds(worker_last_claim, WORKER_CLAIM_BATCH_MS));
+		wake_at = Min(wake_at, next);
+	}
 	if (http_engine_results_waiting(worker_http) > 0)
 		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(worker_last_record, WORKER_CLAIM_BATCH_MS));
+	if (since != DT_NOEND)
+		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(since, incident_probe_flush_interval));
 	if (wake_at <= now)
 		return 0;
 	wait_ms = (long) ((wake_at - now + 999) / 1000);
 	return Min(wait_ms, (long) incident_worker_naptime);
+}
+
+/*
+ * On the way out: write what the HTTP worker counted and did not write
+ * yet. Its checks in flight are not recorded; they run again at the next
+ * start.
+ */
+static void
+worker_http_stop(WorkerMode mode)
+{
+	if (mode != WORKER_MODE_WORKING || worker_http == NULL)
+		return;
+	worker_extension_gone = false;
+	while (probe_passes_since() != DT_NOEND && !worker_extension_gone)
+	{
+		int			written = 0;
+
+		if (!worker_run_phase("writing passing checks", worker_phase_write_passes, &written) ||
+			written == 0)
+			break;
+	}
 }
 
 /*
@@ -874,22 +937,39 @@ worker_phase_release_claims(void *arg)
 
 /*
  * Phase: record the results the HTTP engine finished (probe.c judges them,
- * incident__probe_record decides what they mean).
+ * counts a steady probe's passes, and has incident__probe_record decide
+ * what the rest mean).
  */
 static void
 worker_phase_record(void *arg)
 {
-	probe_record_results(worker_http);
+	incident_worker_state_done(probe_record_results(worker_http, incident_probe_flush_interval));
 }
 
 /*
- * Phase: claim the due HTTP probes, as many as the engine has room for, and
- * hand them to it.
+ * Phase: write the passes counted pg_incident.probe_flush_interval ago (or
+ * all, when the worker stops); *arg, if given, gets how many probes.
+ */
+static void
+worker_phase_write_passes(void *arg)
+{
+	TimestampTz older_than = ShutdownRequestPending ? DT_NOEND :
+		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -incident_probe_flush_interval);
+	int			n = probe_write_passes(older_than, INT_MAX);
+
+	if (arg != NULL)
+		*(int *) arg = n;
+}
+
+/*
+ * Phase: read the schedule again if a probe changed, then hand the due
+ * HTTP probes to the engine, as many as it has room for.
  */
 static void
 worker_phase_claim(void *arg)
 {
-	*(int *) arg = probe_claim_http(worker_http, http_engine_capacity_left(worker_http),
+	probe_schedule_refresh();
+	*(int *) arg = probe_claim_http(worker_http, GetCurrentTimestamp(),
 									incident_max_response_bytes, incident_http_timeout);
 }
 
@@ -900,15 +980,6 @@ static void
 worker_phase_prune(void *arg)
 {
 	probe_prune(incident_result_retention);
-}
-
-/*
- * Phase: in how many ms the next HTTP probe is due.
- */
-static void
-worker_phase_next_due(void *arg)
-{
-	*(long *) arg = probe_next_due_ms("http");
 }
 
 /*

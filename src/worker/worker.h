@@ -39,6 +39,7 @@ extern int	incident_max_response_bytes;
 extern int	incident_result_retention;
 extern char *incident_worker_fail_phase;
 extern bool incident_sql_probe_allow_superuser;
+extern int	incident_probe_flush_interval;
 
 /* seconds after which the launcher restarts a database worker that exited */
 #define INCIDENT_WORKER_RESTART_SECONDS 5
@@ -68,6 +69,9 @@ extern void incident_worker_state_activity(const char *activity);
 extern void incident_worker_state_loop(void);
 extern void incident_worker_state_error(const char *message);
 extern void incident_worker_state_claimed(double late_ms);
+extern void incident_worker_state_done(int n);
+extern void incident_worker_state_counts(int due, int in_flight);
+extern bool incident_worker_is_worker(void);
 
 /* buckets of the lateness histogram (worker_state.c has their edges) */
 #define WORKER_LATE_BUCKETS 16

@@ -17,7 +17,8 @@
  * "worker" (HTTP probes) then "sql worker" (SQL probes): the worker's slot
  * when that process is running, else the launcher's (so that "waiting for
  * the database" shows, with the launcher's pid and turns), else a row with
- * state "stopped".
+ * state "stopped". The HTTP worker, which keeps its schedule in memory,
+ * also publishes how many probes are due and how many checks are in flight.
  *
  * Copyright (c) 2026, pg_incident authors
  *
@@ -61,6 +62,9 @@ typedef struct WorkerSlot
 	TimestampTz last_error_at;
 	int64		claimed;		/* checks claimed since the start */
 	int64		late[WORKER_LATE_BUCKETS];	/* their lateness, by bucket */
+	int64		done;			/* checks whose result came back */
+	int32		due;			/* probes due now, -1 when not kept in memory */
+	int32		in_flight;		/* checks in flight, -1 likewise */
 } WorkerSlot;
 
 /*
@@ -170,6 +174,8 @@ incident_worker_state_start(WorkerRole role, const char *database)
 	slot->started_at = GetCurrentTimestamp();
 	strlcpy(slot->database, database ? database : "", NAMEDATALEN);
 	strlcpy(slot->state, "starting", WORKER_STATE_LEN);
+	slot->due = -1;
+	slot->in_flight = -1;
 	SpinLockRelease(&worker_shared->mutex);
 	worker_my_slot = slot;
 	on_shmem_exit(worker_state_exit, (Datum) 0);
@@ -270,6 +276,43 @@ incident_worker_state_claimed(double late_ms)
 }
 
 /*
+ * Count checks whose result came back (this process's slot).
+ */
+void
+incident_worker_state_done(int n)
+{
+	if (worker_my_slot == NULL || n <= 0)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_my_slot->done += n;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * Publish how many probes are due now and how many checks are in flight,
+ * for a worker that keeps its schedule in memory; -1 for unknown.
+ */
+void
+incident_worker_state_counts(int due, int in_flight)
+{
+	if (worker_my_slot == NULL)
+		return;
+	SpinLockAcquire(&worker_shared->mutex);
+	worker_my_slot->due = due;
+	worker_my_slot->in_flight = in_flight;
+	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * Whether this process is one of pg_incident's worker processes.
+ */
+bool
+incident_worker_is_worker(void)
+{
+	return worker_my_slot != NULL;
+}
+
+/*
  * The upper edge of the bucket that holds the given fraction of the
  * slot's claimed checks; -1 when there are none, infinity past the last
  * edge.
@@ -319,8 +362,8 @@ incident__worker_state(PG_FUNCTION_ARGS)
 	for (int r = 0; r < (int) lengthof(rows); r++)
 	{
 		WorkerSlot	slot = slots[rows[r].role];
-		Datum		values[15];
-		bool		nulls[15];
+		Datum		values[18];
+		bool		nulls[18];
 		Datum		late[WORKER_LATE_BUCKETS];
 		double		p;
 
@@ -358,6 +401,9 @@ incident__worker_state(PG_FUNCTION_ARGS)
 		{
 			slot.claimed = 0;
 			memset(slot.late, 0, sizeof(slot.late));
+			slot.done = 0;
+			slot.due = -1;
+			slot.in_flight = -1;
 		}
 		values[11] = Int64GetDatum(slot.claimed);
 		p = worker_late_percentile(&slot, 0.5);
@@ -370,6 +416,11 @@ incident__worker_state(PG_FUNCTION_ARGS)
 			late[b] = Int64GetDatum(slot.late[b]);
 		values[14] = PointerGetDatum(construct_array(late, WORKER_LATE_BUCKETS, INT8OID, 8,
 													 FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[15] = Int64GetDatum(slot.done);
+		values[16] = Int32GetDatum(slot.due);
+		nulls[16] = slot.due < 0;
+		values[17] = Int32GetDatum(slot.in_flight);
+		nulls[17] = slot.in_flight < 0;
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}

@@ -41,7 +41,7 @@ CREATE FUNCTION incident__worker_state(
     OUT last_activity text, OUT last_activity_at timestamptz, OUT loops bigint,
     OUT errors bigint, OUT last_error text, OUT last_error_at timestamptz, OUT process text,
     OUT checks_claimed bigint, OUT lateness_p50_ms float8, OUT lateness_p99_ms float8,
-    OUT lateness_buckets bigint[])
+    OUT lateness_buckets bigint[], OUT checks_done bigint, OUT probes_due int, OUT checks_in_flight int)
 RETURNS SETOF record
 AS '$libdir/pg_incident', 'incident__worker_state' LANGUAGE C STRICT VOLATILE;
 };
@@ -131,8 +131,8 @@ $node->safe_psql('incidents', 'CREATE EXTENSION pg_incident');
 ok($node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident__worker_state() WHERE process = 'worker'}),
 	'after CREATE EXTENSION the worker is idle (working, no probes yet)');
 ok( $node->poll_query_until('postgres',
-		q{SELECT last_activity = 'finding the next due probe' FROM incident__worker_state() WHERE process = 'worker'}),
-	'it runs the phases of a turn, up to the last ("finding the next due probe")');
+		q{SELECT last_activity = 'claiming due probes' FROM incident__worker_state() WHERE process = 'worker'}),
+	'it runs the phases of a turn, up to claiming the due probes');
 like(log_since($offset), qr/LOG:  pg_incident worker: working in database "incidents"/, 'and said so in the log');
 
 $offset = -s $node->logfile;

@@ -56,6 +56,8 @@ $node->append_conf('postgresql.conf', q{
 shared_preload_libraries = 'pg_incident'
 pg_incident.database = 'postgres'
 pg_incident.naptime = '200ms'
+# passing checks of a steady probe are counted in memory: written after 500 ms
+pg_incident.probe_flush_interval = '500ms'
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_incident');
@@ -191,6 +193,59 @@ is( $node->safe_psql('postgres',
            WHERE code = (SELECT code FROM incident WHERE title = 'broken is down') AND kind IN ('probe', 'resolved')}),
 	'broken is down: status / broken recovered / Probe broken recovered.',
 	'the timeline: down, recovered, resolved');
+
+# ---- a steady probe's passes are counted in memory, written in batches ----
+my $kept = q{SELECT count(*) FROM incident_probe_result r JOIN incident_probe p ON p.id = r.probe_id
+              WHERE p.name = 'healthy'};
+my $kept_before = $node->safe_psql('postgres', $kept);
+ok(checked_more('healthy', 3), 'a steady probe\'s passes reach its roll-up');
+is($node->safe_psql('postgres', $kept), $kept_before, 'with no result row per passing check');
+
+# a clean stop writes what was counted: with a long flush interval, the
+# counts stay in memory until the worker is terminated
+$node->safe_psql('postgres',
+	q{ALTER SYSTEM SET pg_incident.probe_flush_interval = '1h'; SELECT pg_reload_conf()});
+my $rolled = q{SELECT coalesce(sum(u.checks), 0) FROM incident_probe_rollup u
+                JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'healthy'};
+my $done = q{SELECT checks_done FROM incident_worker_status WHERE process = 'worker'};
+# some turns later the reload has reached the worker
+my $done_before = $node->safe_psql('postgres', $done);
+$node->poll_query_until('postgres', "SELECT ($done) >= $done_before + 5")
+  or die 'the worker does not check';
+my $rolled_before = $node->safe_psql('postgres', $rolled);
+$done_before = $node->safe_psql('postgres', $done);
+ok($node->poll_query_until('postgres', "SELECT ($done) >= $done_before + 10"),
+	'the worker goes on checking');
+my $rolled_counting = $node->safe_psql('postgres', $rolled);
+ok($rolled_counting < $rolled_before + 3, 'while the steady probe\'s passes stay in memory');
+$pid = $node->safe_psql('postgres', q{SELECT pid FROM incident_worker_status WHERE process = 'worker'});
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+ok($node->poll_query_until('postgres', "SELECT ($rolled) >= $rolled_counting + 3"),
+	'terminated, the worker writes them before it exits');
+$node->safe_psql('postgres',
+	q{ALTER SYSTEM RESET pg_incident.probe_flush_interval; SELECT pg_reload_conf()});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT pid <> $pid AND state = 'idle' FROM incident_worker_status WHERE process = 'worker'}),
+	'and comes back');
+
+# a person's change reaches the schedule: the steady probe pointed at a failing URL goes down
+$node->safe_psql('postgres',
+	qq{SELECT incident_probe_http('healthy', '$base/500', every => '1 second', failures => 2)});
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM incident WHERE title = 'healthy is down'}),
+	'a steady probe whose URL is changed to a failing one declares its incident');
+$node->safe_psql('postgres',
+	qq{SELECT incident_probe_http('healthy', '$base/ok', every => '1 second', failures => 2)});
+ok($node->poll_query_until('postgres', q{SELECT state = 'up' FROM incident_probe_status WHERE name = 'healthy'}),
+	'and pointed back, recovers');
+$node->safe_psql('postgres', q{UPDATE incident_probe SET enabled = false WHERE name = 'healthy'});
+# by the time another probe had two more checks, the change reached the
+# worker and a check in flight then has finished
+checked_more('broken', 2) or die 'the worker does not check';
+$rolled_before = $node->safe_psql('postgres', $rolled);
+checked_more('broken', 3) or die 'the worker does not check';
+is($node->safe_psql('postgres', $rolled), $rolled_before, 'a disabled probe is no longer checked');
+$node->safe_psql('postgres', q{UPDATE incident_probe SET enabled = true WHERE name = 'healthy'});
+ok(checked_more('healthy', 2), 'and enabled again, it is');
 
 # ---- results older than pg_incident.result_retention are pruned ----
 $node->safe_psql(
