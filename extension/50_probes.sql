@@ -51,6 +51,7 @@ CREATE TABLE @extschema@.incident_probe (
     expect_status       int[] CONSTRAINT incident_probe_expect_status_check
                         CHECK (100 <= ALL (expect_status) AND 599 >= ALL (expect_status) AND expect_status <> '{}'),
     expect_body         text,
+    expect_body_regex   text,
     degraded_after      interval NOT NULL DEFAULT '3 seconds'
                         CONSTRAINT incident_probe_degraded_after_check CHECK (degraded_after > interval '0'),
     verify_tls          boolean NOT NULL DEFAULT true,
@@ -78,6 +79,7 @@ COMMENT ON COLUMN @extschema@.incident_probe.component IS 'What the probe watche
 COMMENT ON COLUMN @extschema@.incident_probe.resolve_on_recovery IS 'Whether recovery resolves the incident the probe declared or joined, once no probe of that incident is still down.';
 COMMENT ON COLUMN @extschema@.incident_probe.expect_status IS 'HTTP status codes that pass; NULL: 200 to 399.';
 COMMENT ON COLUMN @extschema@.incident_probe.expect_body IS 'A text the response body must contain; NULL: any body.';
+COMMENT ON COLUMN @extschema@.incident_probe.expect_body_regex IS 'A regular expression (as for ~, case-sensitive unless it starts with (?i)) the response body must match; NULL: any body.';
 COMMENT ON COLUMN @extschema@.incident_probe.degraded_after IS 'A passing HTTP check slower than this makes the probe degraded (the playbook: 3-5 s load times are P3, over 10 s P2).';
 COMMENT ON COLUMN @extschema@.incident_probe.query IS 'SQL probe: a query returning one number or boolean, run read-only as run_as with statement_timeout = timeout.';
 COMMENT ON COLUMN @extschema@.incident_probe.warn IS 'SQL probe: the value from which the probe is degraded (above it when crit is above warn, below it otherwise).';
@@ -241,20 +243,30 @@ BEGIN
                       HINT = pg_catalog.format('GRANT %I TO %I, or give a run_as role you are a member of.', p.run_as, p.created_by);
         END IF;
     END IF;
+    IF p.expect_body_regex IS NOT NULL THEN
+        BEGIN
+            PERFORM '' COLLATE "C" ~ p.expect_body_regex;
+        EXCEPTION WHEN invalid_regular_expression THEN
+            RAISE EXCEPTION 'invalid expect_body_regex "%"', pg_catalog.left(p.expect_body_regex, 100)
+                USING ERRCODE = 'invalid_regular_expression', DETAIL = SQLERRM,
+                      HINT = 'Give a regular expression as for the ~ operator, such as ''"status": *"ok"''.';
+        END;
+    END IF;
     INSERT INTO @extschema@.incident_probe AS t
         (name, kind, every, timeout, failures, recoveries, severity, component, enabled, resolve_on_recovery,
-         url, method, headers, body, expect_status, expect_body, degraded_after, verify_tls,
+         url, method, headers, body, expect_status, expect_body, expect_body_regex, degraded_after, verify_tls,
          query, warn, crit, run_as, created_by)
     VALUES (p.name, p.kind, p.every, p.timeout, p.failures, p.recoveries, p.severity, p.component, p.enabled,
             p.resolve_on_recovery, p.url, p.method, p.headers, p.body, p.expect_status, p.expect_body,
-            p.degraded_after, p.verify_tls, p.query, p.warn, p.crit, p.run_as, p.created_by)
+            p.expect_body_regex, p.degraded_after, p.verify_tls, p.query, p.warn, p.crit, p.run_as, p.created_by)
     ON CONFLICT (name) DO UPDATE
        SET kind = excluded.kind, every = excluded.every, timeout = excluded.timeout,
            failures = excluded.failures, recoveries = excluded.recoveries, severity = excluded.severity,
            component = excluded.component, enabled = excluded.enabled,
            resolve_on_recovery = excluded.resolve_on_recovery, url = excluded.url, method = excluded.method,
            headers = excluded.headers, body = excluded.body, expect_status = excluded.expect_status,
-           expect_body = excluded.expect_body, degraded_after = excluded.degraded_after,
+           expect_body = excluded.expect_body, expect_body_regex = excluded.expect_body_regex,
+           degraded_after = excluded.degraded_after,
            verify_tls = excluded.verify_tls, query = excluded.query, warn = excluded.warn, crit = excluded.crit,
            run_as = excluded.run_as, created_by = excluded.created_by
     RETURNING t.id INTO saved_id;
@@ -277,7 +289,8 @@ CREATE FUNCTION @extschema@.incident_probe_http(name text, url text, every inter
                                                 degraded_after interval DEFAULT '3 seconds',
                                                 verify_tls boolean DEFAULT true,
                                                 resolve_on_recovery boolean DEFAULT false,
-                                                enabled boolean DEFAULT true)
+                                                enabled boolean DEFAULT true,
+                                                expect_body_regex text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -292,14 +305,15 @@ BEGIN
                        ELSE @extschema@.incident_severity_normalize(severity) END;
     p.component := component; p.method := pg_catalog.upper(pg_catalog.btrim(method)); p.headers := headers;
     p.body := body; p.expect_status := expect_status; p.expect_body := expect_body;
+    p.expect_body_regex := expect_body_regex;
     p.degraded_after := degraded_after; p.verify_tls := verify_tls;
     p.resolve_on_recovery := resolve_on_recovery; p.enabled := enabled;
     RETURN @extschema@.incident__probe_save(p);
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident_probe_http(text, text, interval, interval, int, int, text, text, text, text[], text, int[], text, interval, boolean, boolean, boolean) IS
-'Creates or replaces the HTTP probe of this name: the worker requests url every so often (method, headers, body), and a check fails on a transport error, an unexpected status (default: 200-399) or a body without expect_body; a passing check slower than degraded_after makes it degraded. failures failing checks in a row declare an incident of the given severity (auto: classified from the failure); recoveries passing ones record the recovery. Returns the probe''s id.';
+COMMENT ON FUNCTION @extschema@.incident_probe_http(text, text, interval, interval, int, int, text, text, text, text[], text, int[], text, interval, boolean, boolean, boolean, text) IS
+'Creates or replaces the HTTP probe of this name: the worker requests url every so often (method, headers, body), and a check fails on a transport error, an unexpected status (default: 200-399), a body without expect_body or not matching expect_body_regex; a passing check slower than degraded_after makes it degraded. failures failing checks in a row declare an incident of the given severity (auto: classified from the failure); recoveries passing ones record the recovery. Returns the probe''s id.';
 
 CREATE FUNCTION @extschema@.incident_probe_sql(name text, query text, every interval DEFAULT '30 seconds',
                                                timeout interval DEFAULT '10 seconds', failures int DEFAULT 3,
@@ -784,12 +798,12 @@ GRANT SELECT ON @extschema@.incident_probe_state, @extschema@.incident_probe_res
    TO incident_viewer;
 -- a probe's headers and body may carry credentials (Authorization: Bearer ...)
 GRANT SELECT (id, name, kind, every, timeout, failures, recoveries, severity, component, enabled,
-              resolve_on_recovery, url, method, expect_status, expect_body, degraded_after, verify_tls,
+              resolve_on_recovery, url, method, expect_status, expect_body, expect_body_regex, degraded_after, verify_tls,
               query, warn, crit, run_as, created_by)
    ON @extschema@.incident_probe TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_probe TO incident_admin;
 GRANT EXECUTE ON FUNCTION
-    @extschema@.incident_probe_http(text, text, interval, interval, int, int, text, text, text, text[], text, int[], text, interval, boolean, boolean, boolean),
+    @extschema@.incident_probe_http(text, text, interval, interval, int, int, text, text, text, text[], text, int[], text, interval, boolean, boolean, boolean, text),
     @extschema@.incident_probe_sql(text, text, interval, interval, int, int, text, text, numeric, numeric, name, boolean, boolean),
     @extschema@.incident_probe_drop(text),
     @extschema@.incident_probe_run(text, boolean)

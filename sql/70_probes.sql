@@ -142,6 +142,7 @@ SELECT incident_probe_http('ftp', 'ftp://example.com/');
 SELECT incident_probe_http('loop', 'https://example.com/', every => '0 seconds');
 SELECT incident_probe_http('hdr', 'https://example.com/', headers => ARRAY[E'X-A: 1\r\nX-B: 2']);
 SELECT incident_probe_http('codes', 'https://example.com/', expect_status => '{200,700}');
+SELECT incident_probe_http('regex', 'https://example.com/', expect_body_regex => '"status": *(ok');
 SELECT incident_probe_http('sev', 'https://example.com/', severity => 'P7');
 SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity');
 SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', run_as => 'nobody_here');

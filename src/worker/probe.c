@@ -42,10 +42,12 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "regex/regex.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -140,6 +142,8 @@ probe_expect_enter(int64 probe_id, const ProbeExpect *from)
 			pfree(e->status);
 		if (e->body)
 			pfree(e->body);
+		if (e->body_regex)
+			pfree(e->body_regex);
 	}
 	e->nstatus = from->nstatus;
 	e->status = NULL;
@@ -149,6 +153,7 @@ probe_expect_enter(int64 probe_id, const ProbeExpect *from)
 		memcpy(e->status, from->status, sizeof(int) * from->nstatus);
 	}
 	e->body = from->body ? MemoryContextStrdup(TopMemoryContext, from->body) : NULL;
+	e->body_regex = from->body_regex ? MemoryContextStrdup(TopMemoryContext, from->body_regex) : NULL;
 	return e;
 }
 
@@ -169,6 +174,8 @@ probe_expect_forget(int64 probe_id)
 		pfree(e->status);
 	if (e->body)
 		pfree(e->body);
+	if (e->body_regex)
+		pfree(e->body_regex);
 	hash_search(probe_expects, &probe_id, HASH_REMOVE, NULL);
 }
 
@@ -434,6 +441,7 @@ probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *config, Memory
 		config->expect.nstatus = nc;
 	}
 	config->expect.body = SPI_getvalue(tup, desc, 9);
+	config->expect.body_regex = SPI_getvalue(tup, desc, 10);
 	config->expect.probe_id = config->probe_id;
 	MemoryContextSwitchTo(old);
 }
@@ -461,12 +469,58 @@ probe_http_request(const ProbeHttpConfig *config, HttpRequest *req, int max_byte
 }
 
 /*
+ * Whether the body matches the probe's regular expression (PostgreSQL's
+ * advanced regular expressions, as for ~, in the C collation). It runs in
+ * a subtransaction: an expression too complex for this body is an error
+ * that fails the check (its message in *error), not the caller's batch.
+ */
+static bool
+probe_body_matches(const HttpResult *res, const char *regex, char *error, size_t errlen)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile bool matched = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		matched = RE_compile_and_execute(cstring_to_text(regex), res->body ? res->body : "",
+										 res->body ? (int) res->body_kept : 0, REG_ADVANCED,
+										 C_COLLATION_OID, 0, NULL);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+		snprintf(error, errlen, "could not match expect_body_regex: %s", edata->message);
+		FreeErrorData(edata);
+		matched = false;
+	}
+	PG_END_TRY();
+	return matched;
+}
+
+/*
  * What failed in an HTTP fetch judged against the probe's expected status
  * codes and body (a failure kind of incident_probe_result), or NULL when
- * it passed.
+ * it passed; a body that fails says why in detail. The regular expression
+ * is tried only in a transaction (the worker's record phase,
+ * incident_probe_run).
  */
 const char *
-probe_verdict(const HttpResult *res, const ProbeExpect *expect)
+probe_verdict(const HttpResult *res, const ProbeExpect *expect, char *detail, size_t detail_len)
 {
 	bool		status_ok = false;
 
@@ -481,7 +535,16 @@ probe_verdict(const HttpResult *res, const ProbeExpect *expect)
 	if (!status_ok)
 		return "status";
 	if (expect && expect->body && (res->body == NULL || strstr(res->body, expect->body) == NULL))
+	{
+		strlcpy(detail, "the body does not contain the expected text", detail_len);
 		return "body";
+	}
+	if (expect && expect->body_regex)
+	{
+		strlcpy(detail, "the body does not match expect_body_regex", detail_len);
+		if (!probe_body_matches(res, expect->body_regex, detail, detail_len))
+			return "body";
+	}
 	return NULL;
 }
 
@@ -493,7 +556,8 @@ char *
 probe_judge(const HttpResult *res, const ProbeExpect *expect)
 {
 	StringInfoData buf;
-	const char *failure = probe_verdict(res, expect);
+	char		detail[HTTP_ERROR_SIZE];
+	const char *failure = probe_verdict(res, expect, detail, sizeof(detail));
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"ok\": %s", failure ? "false" : "true");
@@ -517,7 +581,10 @@ probe_judge(const HttpResult *res, const ProbeExpect *expect)
 	else if (failure && strcmp(failure, "status") == 0)
 		appendStringInfo(&buf, ", \"error\": \"HTTP status %ld\"", res->status);
 	else if (failure && strcmp(failure, "body") == 0)
-		appendStringInfoString(&buf, ", \"error\": \"the body does not contain the expected text\"");
+	{
+		appendStringInfoString(&buf, ", \"error\": ");
+		escape_json(&buf, detail);
+	}
 	appendStringInfoString(&buf, ", \"at\": ");
 	escape_json(&buf, timestamptz_to_str(res->finished_at));
 	appendStringInfoChar(&buf, '}');
@@ -605,6 +672,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 		ProbeExpect *expect = NULL;
 		ProbeEntry *entry;
 		const char *failure;
+		char		detail[HTTP_ERROR_SIZE];
 
 		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
@@ -612,7 +680,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 			break;
 		if (probe_expects)
 			expect = hash_search(probe_expects, &res.id, HASH_FIND, NULL);
-		failure = probe_verdict(&res, expect);
+		failure = probe_verdict(&res, expect, detail, sizeof(detail));
 		entry = schedule_find(probe_schedule, res.id);
 
 		if (entry != NULL && entry->in_flight && entry->steady && failure == NULL &&

@@ -27,13 +27,13 @@
 /*
  * The columns of incident_probe p that probe_http_request reads, in its
  * order: id, url, method, headers, body, timeout in ms, verify_tls,
- * expect_status, expect_body.
+ * expect_status, expect_body, expect_body_regex.
  */
 #define PROBE_HTTP_COLUMNS \
 	"p.id, p.url, p.method, p.headers, p.body," \
 	" (pg_catalog.date_part('epoch', p.timeout) OPERATOR(pg_catalog.*) 1000)::pg_catalog.int4," \
-	" p.verify_tls, p.expect_status, p.expect_body"
-#define PROBE_HTTP_NCOLUMNS 9
+	" p.verify_tls, p.expect_status, p.expect_body, p.expect_body_regex"
+#define PROBE_HTTP_NCOLUMNS 10
 
 /*
  * In a claim's RETURNING list (incident_probe_state s, just claimed): how
@@ -49,7 +49,8 @@ typedef struct ProbeExpect
 	int64		probe_id;		/* hash key, where kept in a hash */
 	int			nstatus;		/* 0: 200 to 399 */
 	int		   *status;
-	char	   *body;			/* NULL: any body */
+	char	   *body;			/* a text to contain; NULL: any body */
+	char	   *body_regex;		/* a regular expression to match; NULL: any body */
 } ProbeExpect;
 
 /* an HTTP probe's request and expectations, read from PROBE_HTTP_COLUMNS */
@@ -75,7 +76,8 @@ extern void probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *co
 							  MemoryContext cxt);
 extern void probe_http_request(const ProbeHttpConfig *config, HttpRequest *req,
 							   int max_bytes, int max_timeout_ms);
-extern const char *probe_verdict(const HttpResult *res, const ProbeExpect *expect);
+extern const char *probe_verdict(const HttpResult *res, const ProbeExpect *expect, char *detail,
+								 size_t detail_len);
 extern char *probe_judge(const HttpResult *res, const ProbeExpect *expect);
 extern bool probe_record_result(int64 probe_id, const char *result_json);
 extern long probe_next_due_ms(const char *kind);

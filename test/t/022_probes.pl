@@ -247,6 +247,30 @@ is($node->safe_psql('postgres', $rolled), $rolled_before, 'a disabled probe is n
 $node->safe_psql('postgres', q{UPDATE incident_probe SET enabled = true WHERE name = 'healthy'});
 ok(checked_more('healthy', 2), 'and enabled again, it is');
 
+# ---- a body is judged by a text it contains or a regular expression it matches ----
+$node->safe_psql('postgres', qq{
+SELECT incident_probe_http('regex-ok', '$base/body?text=%7B%22status%22%3A%20%22ok%22%7D', every => '1 hour',
+                           expect_body_regex => '"status": *"ok"');
+SELECT incident_probe_http('regex-bad', '$base/body?text=%7B%22status%22%3A%20%22degraded%22%7D', every => '1 hour', failures => 1,
+                           expect_body_regex => '(?i)"STATUS": *"ok"');
+SELECT incident_probe_http('regex-case', '$base/body?text=%7B%22status%22%3A%20%22ok%22%7D', every => '1 hour',
+                           expect_body_regex => '(?i)"STATUS": *"OK"');
+});
+is($node->safe_psql('postgres', q{SELECT ok || ' ' || coalesce(failure, '-') FROM incident_probe_run('regex-ok')}),
+	'true -', 'a body matching expect_body_regex passes');
+is( $node->safe_psql('postgres',
+		q{SELECT ok || ' ' || failure || ' / ' || error FROM incident_probe_run('regex-bad')}),
+	'false body / the body does not match expect_body_regex',
+	'a body that does not match fails with failure body');
+is($node->safe_psql('postgres', q{SELECT ok FROM incident_probe_run('regex-case')}),
+	't', '(?i) makes the expression case-insensitive');
+ok( $node->poll_query_until('postgres',
+		q{SELECT state || ' ' || coalesce(last_failure, '-') FROM incident_probe_status WHERE name IN ('regex-ok', 'regex-bad')
+          ORDER BY name}, "down body\nup -"),
+	'the worker judges the same way');
+$node->safe_psql('postgres',
+	q{SELECT incident_probe_drop('regex-ok'), incident_probe_drop('regex-bad'), incident_probe_drop('regex-case')});
+
 # ---- results older than pg_incident.result_retention are pruned ----
 $node->safe_psql(
 	'postgres', q{
