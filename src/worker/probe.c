@@ -55,6 +55,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "../confcache.h"
@@ -469,47 +470,107 @@ probe_http_request(const ProbeHttpConfig *config, HttpRequest *req, int max_byte
 }
 
 /*
- * Whether the body matches the probe's regular expression (PostgreSQL's
- * advanced regular expressions, as for ~, in the C collation). It runs in
- * a subtransaction: an expression too complex for this body is an error
- * that fails the check (its message in *error), not the caller's batch.
+ * Runs fn(arg) in a subtransaction that is rolled back whatever fn did,
+ * under a statement timeout of timeout_ms (or the caller's own statement
+ * timeout, if that ends first, which is armed again afterwards). Returns
+ * NULL if fn finished, or else its error, copied into the caller's memory
+ * context, with *timed_out telling whether it was the timeout. A shutdown
+ * is thrown on, and so is a cancel from outside except in the worker,
+ * where pg_cancel_backend() is how a DBA stops a stuck check: there it is
+ * a failed check like any error.
  */
-static bool
-probe_body_matches(const HttpResult *res, const char *regex, char *error, size_t errlen)
+ErrorData *
+probe_try(void (*fn) (void *arg), void *arg, int timeout_ms, bool *timed_out)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	volatile bool matched = false;
+	TimestampTz deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), Max(timeout_ms, 1));
+	bool		outer_active = get_timeout_active(STATEMENT_TIMEOUT);
+	TimestampTz outer_finish = outer_active ? get_timeout_finish_time(STATEMENT_TIMEOUT) : 0;
+	bool		ours = !outer_active || deadline < outer_finish;
+	ErrorData  *volatile edata = NULL;
 
+	*timed_out = false;
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		matched = RE_compile_and_execute(cstring_to_text(regex), res->body ? res->body : "",
-										 res->body ? (int) res->body_kept : 0, REG_ADVANCED,
-										 C_COLLATION_OID, 0, NULL);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
+		if (ours)
+			enable_timeout_at(STATEMENT_TIMEOUT, deadline);
+		fn(arg);
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-		snprintf(error, errlen, "could not match expect_body_regex: %s", edata->message);
-		FreeErrorData(edata);
-		matched = false;
 	}
 	PG_END_TRY();
-	return matched;
+
+	if (outer_active)
+		enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
+	else
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	/* also restores the user, the settings and SPI as they were */
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+
+	if (edata != NULL)
+	{
+		*timed_out = edata->sqlerrcode == ERRCODE_QUERY_CANCELED && ours &&
+			GetCurrentTimestamp() >= deadline;
+		if ((edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !*timed_out && !IsBackgroundWorker) ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			ReThrowError(edata);
+	}
+	return edata;
+}
+
+/* a body and a regular expression, for probe_body_match */
+typedef struct ProbeBodyMatch
+{
+	const HttpResult *res;
+	const char *regex;
+	bool		matched;
+} ProbeBodyMatch;
+
+/*
+ * Whether the body matches the regular expression: PostgreSQL's advanced
+ * regular expressions, as for ~, in the C collation.
+ */
+static void
+probe_body_match(void *arg)
+{
+	ProbeBodyMatch *m = (ProbeBodyMatch *) arg;
+	const HttpResult *res = m->res;
+
+	m->matched = RE_compile_and_execute(cstring_to_text(m->regex), res->body ? res->body : "",
+										res->body ? (int) res->body_kept : 0, REG_ADVANCED,
+										C_COLLATION_OID, 0, NULL);
+}
+
+/*
+ * Whether the body matches the probe's regular expression, tried through
+ * probe_try: one too complex for this body, or slower than
+ * PROBE_REGEX_TIMEOUT_MS, fails the check (the reason in *error), not the
+ * caller's batch.
+ */
+static bool
+probe_body_matches(const HttpResult *res, const char *regex, char *error, size_t errlen)
+{
+	ProbeBodyMatch m = {res, regex, false};
+	bool		timed_out;
+	ErrorData  *edata = probe_try(probe_body_match, &m, PROBE_REGEX_TIMEOUT_MS, &timed_out);
+
+	if (edata == NULL)
+		return m.matched;
+	if (timed_out)
+		snprintf(error, errlen, "expect_body_regex took longer than %d ms on this body", PROBE_REGEX_TIMEOUT_MS);
+	else
+		snprintf(error, errlen, "could not match expect_body_regex: %s", edata->message);
+	FreeErrorData(edata);
+	return false;
 }
 
 /*

@@ -24,6 +24,9 @@
 /* redirects an HTTP probe follows at most */
 #define PROBE_MAX_REDIRECTS 5
 
+/* how long matching a body against expect_body_regex may take */
+#define PROBE_REGEX_TIMEOUT_MS 1000
+
 /*
  * The columns of incident_probe p that probe_http_request reads, in its
  * order: id, url, method, headers, body, timeout in ms, verify_tls,
@@ -71,6 +74,7 @@ typedef struct ProbeHttpConfig
 typedef struct ProbeSchedule ProbeSchedule;
 
 extern const char *probe_schema(void);
+extern ErrorData *probe_try(void (*fn) (void *arg), void *arg, int timeout_ms, bool *timed_out);
 extern void probe_release_claims(const char *kind);
 extern void probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *config,
 							  MemoryContext cxt);

@@ -32,7 +32,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -44,8 +43,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
-#include "utils/resowner.h"
-#include "utils/timeout.h"
 #include "utils/timestamp.h"
 
 #include "probe.h"
@@ -157,98 +154,74 @@ probe_sql_run(const ProbeSqlCheck *check)
 	return probe_sql_judge(check, &out);
 }
 
+/* a SQL probe's check as probe_sql_query runs it */
+typedef struct ProbeSqlRun
+{
+	const ProbeSqlCheck *check;
+	Oid			role;
+	int			sec_context;	/* the caller's */
+	TimestampTz start;
+	MemoryContext cxt;			/* where the value goes */
+	ProbeSqlOutcome *out;
+} ProbeSqlRun;
+
 /*
- * Runs the query in a subtransaction that is rolled back, as described at
- * the top of the file, and fills *out.
+ * Runs the query as described at the top of the file; probe_try has
+ * started the subtransaction and armed the timeout.
+ */
+static void
+probe_sql_query(void *arg)
+{
+	ProbeSqlRun *run = (ProbeSqlRun *) arg;
+	int			ret;
+
+	(void) set_config_option("transaction_read_only", "on", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("search_path", "pg_catalog, public", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	SetUserIdAndSecContext(run->role, run->sec_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "could not connect to SPI");
+	ret = SPI_execute(run->check->query, false, 1);
+	run->out->latency_ms = (double) (GetCurrentTimestamp() - run->start) / 1000.0;
+	if (ret < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the query could not run: %s", SPI_result_code_string(ret))));
+	probe_sql_take_value(run->out, run->cxt);
+	SPI_finish();
+}
+
+/*
+ * Runs the query in a subtransaction that is rolled back (probe_try), as
+ * described at the top of the file, and fills *out.
  */
 static void
 probe_sql_execute(const ProbeSqlCheck *check, Oid role, ProbeSqlOutcome *out)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
+	ProbeSqlRun run;
 	Oid			save_userid;
-	int			save_sec_context;
-	TimestampTz start = GetCurrentTimestamp();
-	TimestampTz deadline = TimestampTzPlusMilliseconds(start, Max(check->timeout_ms, 1));
-	bool		outer_active = get_timeout_active(STATEMENT_TIMEOUT);
-	TimestampTz outer_finish = outer_active ? get_timeout_finish_time(STATEMENT_TIMEOUT) : 0;
+	ErrorData  *edata;
+	bool		timed_out;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	GetUserIdAndSecContext(&save_userid, &run.sec_context);
+	run.check = check;
+	run.role = role;
+	run.start = GetCurrentTimestamp();
+	run.cxt = CurrentMemoryContext;
+	run.out = out;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcxt);
-	PG_TRY();
-	{
-		int			ret;
-
-		(void) set_config_option("transaction_read_only", "on", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-		(void) set_config_option("search_path", "pg_catalog, public", PGC_USERSET, PGC_S_SESSION,
-								 GUC_ACTION_LOCAL, true, 0, false);
-		SetUserIdAndSecContext(role, save_sec_context | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_RESTRICTED_OPERATION);
-		if (!outer_active || deadline < outer_finish)
-			enable_timeout_at(STATEMENT_TIMEOUT, deadline);
-
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "could not connect to SPI");
-		ret = SPI_execute(check->query, false, 1);
-		out->latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
-		if (ret < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("the query could not run: %s", SPI_result_code_string(ret))));
-		probe_sql_take_value(out, oldcxt);
-		SPI_finish();
-
-		if (outer_active)
-			enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
-		else
-			disable_timeout(STATEMENT_TIMEOUT, false);
-		SetUserIdAndSecContext(save_userid, save_sec_context);
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		bool		timed_out;
-
-		/* the caller's own statement timeout, if any, is armed again */
-		if (outer_active)
-			enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
-		else
-			disable_timeout(STATEMENT_TIMEOUT, false);
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		/* restores the user, the settings and SPI */
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
-
-		timed_out = edata->sqlerrcode == ERRCODE_QUERY_CANCELED &&
-			GetCurrentTimestamp() >= deadline &&
-			(!outer_active || deadline < outer_finish);
-
-		/*
-		 * A cancel from outside ends the caller's statement, except in the
-		 * worker, where pg_cancel_backend() is how a DBA stops a stuck probe
-		 * query: there it is a failed check like any error.
-		 */
-		if ((edata->sqlerrcode == ERRCODE_QUERY_CANCELED && !timed_out && !IsBackgroundWorker) ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			ReThrowError(edata);
-
-		out->latency_ms = (double) (GetCurrentTimestamp() - start) / 1000.0;
-		out->failure = timed_out ? "timeout" : "sql_error";
-		out->error = timed_out ?
-			psprintf("the query ran longer than the probe's timeout (%d ms)", check->timeout_ms) :
-			psprintf("%s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
+	edata = probe_try(probe_sql_query, &run, check->timeout_ms, &timed_out);
+	if (edata == NULL)
+		return;
+	out->latency_ms = (double) (GetCurrentTimestamp() - run.start) / 1000.0;
+	out->failure = timed_out ? "timeout" : "sql_error";
+	out->error = timed_out ?
+		psprintf("the query ran longer than the probe's timeout (%d ms)", check->timeout_ms) :
+		psprintf("%s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
+	FreeErrorData(edata);
 }
 
 /*
