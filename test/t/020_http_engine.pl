@@ -14,37 +14,17 @@ use strict;
 use warnings;
 
 use FindBin;
+use lib "$FindBin::Bin/..";
 use IO::Socket::INET;
 use JSON::PP;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TestHttpServer qw(start_http_server);
 use Time::HiRes qw(time usleep);
 
 # ---- the test HTTP server ----
-# A pipe and a fork rather than open '-|', whose implicit close would wait for
-# the server when the test dies early; the server exits when this process ends.
-pipe(my $server_out, my $server_in) or die "pipe: $!";
-my $server_pid = fork() // die "fork: $!";
-if ($server_pid == 0)
-{
-	close $server_out;
-	open(STDOUT, '>&', $server_in) or die "dup: $!";
-	exec($^X, "$FindBin::Bin/../http_server.pl", '--tls') or die "exec: $!";
-}
-close $server_in;
-my $ports = <$server_out> // '';
-my ($port, $tls_port) = $ports =~ /^port=(\d+) tls_port=(\d+)/
-  or die "test/http_server.pl printed \"$ports\", not its ports";
-END
-{
-	local $?;    # keep the test's exit status
-	if ($server_pid)
-	{
-		kill 'TERM', $server_pid;
-		waitpid($server_pid, 0);
-	}
-}
+my ($port, $tls_port) = start_http_server('--tls');
 my $base = "http://127.0.0.1:$port";
 
 my $node = PostgreSQL::Test::Cluster->new('http');

@@ -22,32 +22,14 @@ use strict;
 use warnings;
 
 use FindBin;
+use lib "$FindBin::Bin/..";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use TestHttpServer qw(start_http_server);
 
 # ---- the test HTTP server ----
-pipe(my $server_out, my $server_in) or die "pipe: $!";
-my $server_pid = fork() // die "fork: $!";
-if ($server_pid == 0)
-{
-	close $server_out;
-	open(STDOUT, '>&', $server_in) or die "dup: $!";
-	exec($^X, "$FindBin::Bin/../http_server.pl") or die "exec: $!";
-}
-close $server_in;
-my $ports = <$server_out> // '';
-my ($port) = $ports =~ /^port=(\d+)/
-  or die "test/http_server.pl printed \"$ports\", not its port";
-END
-{
-	local $?;
-	if ($server_pid)
-	{
-		kill 'TERM', $server_pid;
-		waitpid($server_pid, 0);
-	}
-}
+my ($port) = start_http_server();
 my $base = "http://127.0.0.1:$port";
 
 my $node = PostgreSQL::Test::Cluster->new('probes');
