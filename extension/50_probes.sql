@@ -248,7 +248,8 @@ BEGIN
             PERFORM '' COLLATE "C" ~ p.expect_body_regex;
         EXCEPTION WHEN invalid_regular_expression THEN
             RAISE EXCEPTION 'invalid expect_body_regex "%"', pg_catalog.left(p.expect_body_regex, 100)
-                USING ERRCODE = 'invalid_regular_expression', DETAIL = SQLERRM,
+                USING ERRCODE = 'invalid_regular_expression',
+                      DETAIL = pg_catalog.format('The expression does not compile: %s.', SQLERRM),
                       HINT = 'Give a regular expression as for the ~ operator, such as ''"status": *"ok"''.';
         END;
     END IF;
@@ -672,13 +673,27 @@ SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    n int;
+    n int := pg_catalog.cardinality(probe_ids);
 BEGIN
-    IF pg_catalog.cardinality(latency_buckets) <> 16 * pg_catalog.cardinality(probe_ids) THEN
-        RAISE EXCEPTION 'invalid latency_buckets: % elements for % probes', pg_catalog.cardinality(latency_buckets),
-                        pg_catalog.cardinality(probe_ids)
-              USING ERRCODE = 'invalid_parameter_value', HINT = 'Give 16 buckets per probe.';
+    IF pg_catalog.cardinality(first_at) IS DISTINCT FROM n OR pg_catalog.cardinality(last_at) IS DISTINCT FROM n
+       OR pg_catalog.cardinality(checks) IS DISTINCT FROM n OR pg_catalog.cardinality(latency_ms_sum) IS DISTINCT FROM n
+       OR pg_catalog.cardinality(latency_ms_max) IS DISTINCT FROM n
+       OR pg_catalog.cardinality(next_run_at) IS DISTINCT FROM n
+       OR pg_catalog.cardinality(latency_buckets) IS DISTINCT FROM 16 * n THEN
+        RAISE EXCEPTION 'invalid passes: % probe ids, % first_at, % last_at, % checks, % latency_ms_sum, % latency_ms_max, % next_run_at, % latency_buckets',
+                        n, pg_catalog.cardinality(first_at), pg_catalog.cardinality(last_at),
+                        pg_catalog.cardinality(checks), pg_catalog.cardinality(latency_ms_sum),
+                        pg_catalog.cardinality(latency_ms_max), pg_catalog.cardinality(next_run_at),
+                        pg_catalog.cardinality(latency_buckets)
+              USING ERRCODE = 'invalid_parameter_value',
+                    HINT = 'Give one element per probe in each array, and 16 latency buckets per probe.';
     END IF;
+    IF 1 > ANY (checks) OR checks @> ARRAY[NULL::int] THEN
+        RAISE EXCEPTION 'invalid checks "%"', pg_catalog.left(checks::text, 64)
+              USING ERRCODE = 'invalid_parameter_value', HINT = 'Each probe''s count of passing checks is 1 or more.';
+    END IF;
+    -- one probe's counts of one hour may come twice (before and after it was
+    -- disabled and enabled again): they are added up first
     WITH d AS (
         SELECT d.* FROM ROWS FROM (pg_catalog.unnest(probe_ids), pg_catalog.unnest(first_at),
                                    pg_catalog.unnest(last_at), pg_catalog.unnest(checks),
@@ -686,12 +701,24 @@ BEGIN
                                    pg_catalog.unnest(next_run_at))
                    WITH ORDINALITY AS d(probe_id, first_at, last_at, checks, lsum, lmax, next_run_at, i)
           JOIN @extschema@.incident_probe p ON p.id = d.probe_id
+    ), b AS (
+        SELECT b.probe_id, b.hour, pg_catalog.array_agg(b.n ORDER BY b.k) AS buckets
+          FROM (SELECT d.probe_id, pg_catalog.date_trunc('hour', d.first_at) AS hour, k,
+                       pg_catalog.sum(latency_buckets[(d.i - 1) * 16 + k])::int AS n
+                  FROM d, pg_catalog.generate_series(1, 16) AS k
+                 GROUP BY 1, 2, 3) b
+         GROUP BY 1, 2
+    ), h AS (
+        SELECT d.probe_id, pg_catalog.date_trunc('hour', d.first_at) AS hour,
+               pg_catalog.sum(d.checks)::int AS checks, pg_catalog.sum(d.lsum) AS lsum,
+               pg_catalog.max(d.lmax) AS lmax
+          FROM d
+         GROUP BY 1, 2
     ), counted AS (
         INSERT INTO @extschema@.incident_probe_rollup AS u
                (probe_id, hour, checks, passed, latency_ms_sum, latency_ms_max, latency_buckets)
-        SELECT d.probe_id, pg_catalog.date_trunc('hour', d.first_at), d.checks, d.checks, d.lsum, d.lmax,
-               latency_buckets[(d.i - 1) * 16 + 1 : d.i * 16]
-          FROM d
+        SELECT h.probe_id, h.hour, h.checks, h.checks, h.lsum, h.lmax, b.buckets
+          FROM h JOIN b ON b.probe_id = h.probe_id AND b.hour = h.hour
         ON CONFLICT (probe_id, hour) DO UPDATE
            SET checks = u.checks + excluded.checks, passed = u.passed + excluded.passed,
                latency_ms_sum = u.latency_ms_sum + excluded.latency_ms_sum,
@@ -702,10 +729,11 @@ BEGIN
                                          WITH ORDINALITY AS t(a, b, k))
     )
     UPDATE @extschema@.incident_probe_state s
-       SET consecutive_successes = s.consecutive_successes + d.checks,
-           next_run_at = coalesce(d.next_run_at, s.next_run_at)
-      FROM d
-     WHERE s.probe_id = d.probe_id AND s.state = 'up' AND s.consecutive_failures = 0;
+       SET consecutive_successes = s.consecutive_successes + t.checks,
+           next_run_at = coalesce(t.next_run_at, s.next_run_at)
+      FROM (SELECT d.probe_id, pg_catalog.sum(d.checks)::int AS checks, pg_catalog.max(d.next_run_at) AS next_run_at
+              FROM d GROUP BY d.probe_id) t
+     WHERE s.probe_id = t.probe_id AND s.state = 'up' AND s.consecutive_failures = 0;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END

@@ -76,11 +76,16 @@ SELECT pg_temp.check('batched', 100, '{"ok": true, "status": 200, "latency_ms": 
 SELECT pg_temp.check('one-by-one', 101, '{"ok": true, "status": 200, "latency_ms": 0.5}');
 SELECT pg_temp.check('one-by-one', 102, '{"ok": true, "status": 200, "latency_ms": 90}');
 SELECT pg_temp.check('one-by-one', 103, '{"ok": true, "status": 200, "latency_ms": 1500}');
-SELECT incident__probe_record_passes(ARRAY[(SELECT id FROM incident_probe WHERE name = 'batched')],
-           ARRAY['2026-03-02 09:01:41+00'::timestamptz], ARRAY['2026-03-02 09:01:43+00'::timestamptz],
-           ARRAY[3], ARRAY[1590.5::float8], ARRAY[1500::float8],
-           ARRAY[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0],
-           ARRAY['2026-03-02 09:02:13+00'::timestamptz]) AS states_updated;
+-- (in two parts of one hour, as when the probe was disabled and enabled again
+-- between them: they add up)
+SELECT incident__probe_record_passes(ARRAY[(SELECT id FROM incident_probe WHERE name = 'batched'),
+                                           (SELECT id FROM incident_probe WHERE name = 'batched')],
+           ARRAY['2026-03-02 09:01:41+00', '2026-03-02 09:01:43+00']::timestamptz[],
+           ARRAY['2026-03-02 09:01:42+00', '2026-03-02 09:01:43+00']::timestamptz[],
+           ARRAY[2, 1], ARRAY[90.5, 1500]::float8[], ARRAY[90, 1500]::float8[],
+           ARRAY[1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
+                 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0],
+           ARRAY[NULL, '2026-03-02 09:02:13+00']::timestamptz[]) AS states_updated;
 SELECT p.name, u.hour, u.checks, u.passed, u.latency_ms_sum, u.latency_ms_max, u.latency_buckets,
        s.state, s.consecutive_successes, (SELECT count(*) FROM incident_probe_result r WHERE r.probe_id = p.id) AS kept
   FROM incident_probe p JOIN incident_probe_rollup u ON u.probe_id = p.id JOIN incident_probe_state s ON s.probe_id = p.id
@@ -94,9 +99,13 @@ SELECT incident__probe_record_passes(ARRAY[(SELECT id FROM incident_probe WHERE 
 SELECT u.checks, u.passed, s.consecutive_failures, s.consecutive_successes
   FROM incident_probe p JOIN incident_probe_rollup u ON u.probe_id = p.id JOIN incident_probe_state s ON s.probe_id = p.id
  WHERE p.name = 'batched';
--- the buckets must be 16 per probe
+-- one element per probe in each array, 16 buckets per probe, at least one check
 SELECT incident__probe_record_passes(ARRAY[1::bigint], ARRAY[now()], ARRAY[now()], ARRAY[1], ARRAY[1::float8],
                                      ARRAY[1::float8], ARRAY[1, 2, 3], ARRAY[NULL::timestamptz]);
+SELECT incident__probe_record_passes(ARRAY[1, 2]::bigint[], ARRAY[now()], ARRAY[now()], ARRAY[1], ARRAY[1::float8],
+                                     ARRAY[1::float8], array_fill(0, ARRAY[16]), ARRAY[NULL::timestamptz]);
+SELECT incident__probe_record_passes(ARRAY[1::bigint], ARRAY[now()], ARRAY[now()], ARRAY[0], ARRAY[1::float8],
+                                     ARRAY[1::float8], array_fill(0, ARRAY[16]), ARRAY[NULL::timestamptz]);
 SELECT incident_probe_drop('one-by-one'), incident_probe_drop('batched');
 
 -- a slow page is degraded, and with severity auto a slow outage is classified by its load time

@@ -12,6 +12,8 @@
 #   /ok                 200 "ok"
 #   /500                500 "error"
 #   /status?code=N      status N
+#   /switch?name=S      the status last set for S (200 until then)
+#   /set?name=S&code=N  200 "set": /switch?name=S answers N from now on
 #   /body?text=T        200 with the body T (percent-decoded)
 #   /slow?ms=N          200 "slow" after N milliseconds
 #   /hang               reads the request and never answers
@@ -81,6 +83,8 @@ $SIG{TERM} = sub { $running = 0 };
 
 # per connection: { sock, tls (handshake pending), in, out, state, at, big, chunked }
 my %conn;
+# the statuses /set gave, by name, for /switch
+my %switch;
 my $sel = IO::Select->new($plain);
 $sel->add($tls) if $tls;
 my $wsel = IO::Select->new;
@@ -256,6 +260,12 @@ sub respond
 		$c->{out} = response(200, "hanging=$n");
 	}
 	elsif ($path eq '/500') { $c->{out} = response(500, 'error') }
+	elsif ($path eq '/switch') { $c->{out} = response($switch{ $q{name} // '' } // 200, 'switch') }
+	elsif ($path eq '/set')
+	{
+		$switch{ $q{name} // '' } = int($q{code} // 200);
+		$c->{out} = response(200, 'set');
+	}
 	elsif ($path eq '/status') { $c->{out} = response(int($q{code} // 200), 'status') }
 	elsif ($path eq '/body') { $c->{out} = response(200, $q{text} // '') }
 	elsif ($path eq '/redirect-file') { $c->{out} = response(302, 'moved', 'Location: file:///etc/passwd') }

@@ -95,6 +95,9 @@ static void probe_expect_forget(int64 probe_id);
 static void probe_schedule_reset(void *arg);
 static void probe_schedule_loader(const char *schema, void *arg);
 static void probe_keep_orphan(const ProbeEntry *entry);
+static void probe_body_match(void *arg);
+static bool probe_body_matches(const HttpResult *res, const char *regex, char *error, size_t errlen);
+static char *probe_result_json(const HttpResult *res, const char *failure, const char *detail);
 static void probe_write(ProbeWrite *writes, int n);
 static void probe_write_entry(ProbeEntry *entry);
 static void probe_read_back(ProbeEntry *entry);
@@ -378,6 +381,14 @@ probe_claim_http(HttpEngine *engine, TimestampTz now, int max_response_bytes, in
 		HttpRequest req;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A check of this probe is still running from before the schedule was
+		 * read again (it was disabled and enabled within one check): that
+		 * check is this one, and its result completes it.
+		 */
+		if (probe_expects != NULL && hash_search(probe_expects, &entry->probe_id, HASH_FIND, NULL) != NULL)
+			continue;
 		probe_http_request(&entry->config, &req, max_response_bytes, max_timeout_ms);
 		probe_expect_enter(entry->probe_id, &entry->config.expect);
 		if (!http_engine_submit(engine, &req))
@@ -507,6 +518,12 @@ probe_try(void (*fn) (void *arg), void *arg, int timeout_ms, bool *timed_out)
 	}
 	PG_END_TRY();
 
+	/*
+	 * Our timeout fired after fn finished: its cancel, still pending, is not
+	 * for the caller.
+	 */
+	if (edata == NULL && ours && get_timeout_indicator(STATEMENT_TIMEOUT, false))
+		QueryCancelPending = false;
 	if (outer_active)
 		enable_timeout_at(STATEMENT_TIMEOUT, outer_finish);
 	else
@@ -616,9 +633,20 @@ probe_verdict(const HttpResult *res, const ProbeExpect *expect, char *detail, si
 char *
 probe_judge(const HttpResult *res, const ProbeExpect *expect)
 {
-	StringInfoData buf;
 	char		detail[HTTP_ERROR_SIZE];
 	const char *failure = probe_verdict(res, expect, detail, sizeof(detail));
+
+	return probe_result_json(res, failure, detail);
+}
+
+/*
+ * The JSON result of incident__probe_record() for an HTTP fetch and its
+ * verdict (probe_verdict: the failure, and for a body the detail).
+ */
+static char *
+probe_result_json(const HttpResult *res, const char *failure, const char *detail)
+{
+	StringInfoData buf;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"ok\": %s", failure ? "false" : "true");
@@ -753,7 +781,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 		}
 		else
 		{
-			char	   *json = probe_judge(&res, expect);
+			char	   *json = probe_result_json(&res, failure, detail);
 
 			if (entry != NULL)
 				probe_write_entry(entry);
@@ -792,7 +820,8 @@ probe_read_back(ProbeEntry *entry)
 							 probe_schema());
 	bool		isnull;
 
-	if (SPI_execute_with_args(q, 1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	/* not read-only: that would read under the phase's snapshot, before the record */
+	if (SPI_execute_with_args(q, 1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the state of probe " INT64_FORMAT, entry->probe_id);
 	entry->steady = false;
 	if (SPI_processed == 1)
@@ -806,39 +835,60 @@ probe_read_back(ProbeEntry *entry)
 
 /*
  * Writes the passes counted before older_than (all of them with DT_NOEND),
- * at most max probes, the oldest first, with those of probes that left the
- * schedule; returns how many probes.
+ * at most max probes, those of probes that left the schedule first, then
+ * the oldest; returns how many probes. They leave memory only once the
+ * write has returned: a write that fails keeps them for the next one.
  */
 int
 probe_write_passes(TimestampTz older_than, int max)
 {
+	int			limit = Min(max, PROBE_PASSES_BATCH);
 	ProbeWrite *writes;
+	ProbeEntry **entries;
 	ProbeEntry *entry;
-	int			n = 0;
+	int			norphans;
+	int			n;
+	dlist_iter	it;
 
 	if (probe_norphans == 0 &&
 		((entry = schedule_oldest_passes(probe_schedule)) == NULL || entry->passes.first_at > older_than))
 		return 0;
 
-	writes = palloc(sizeof(ProbeWrite) * Min(max, PROBE_PASSES_BATCH));
-	while (n < Min(max, PROBE_PASSES_BATCH))
+	writes = palloc(sizeof(ProbeWrite) * limit);
+	entries = palloc(sizeof(ProbeEntry *) * limit);
+	norphans = Min(probe_norphans, limit);
+	for (n = 0; n < norphans; n++)
 	{
-		if (probe_norphans > 0)
-			writes[n] = probe_orphans[--probe_norphans];
-		else
+		writes[n] = probe_orphans[probe_norphans - 1 - n];
+		entries[n] = NULL;
+	}
+	if (probe_schedule != NULL)
+	{
+		dlist_foreach(it, &probe_schedule->with_passes)
 		{
-			entry = schedule_oldest_passes(probe_schedule);
-			if (entry == NULL || entry->passes.first_at > older_than)
+			entry = dlist_container(ProbeEntry, passes_node, it.cur);
+			if (n == limit || entry->passes.first_at > older_than)
 				break;
 			writes[n].probe_id = entry->probe_id;
+			writes[n].passes = entry->passes;
 			writes[n].next_run_at = entry->in_flight ? 0 : entry->next_run_at;
-			schedule_take_passes(probe_schedule, entry, &writes[n].passes);
-			entry->stored_next_run_at = entry->in_flight ? entry->stored_next_run_at : entry->next_run_at;
+			entries[n++] = entry;
 		}
-		n++;
 	}
+
 	probe_write(writes, n);
+
+	probe_norphans -= norphans;
+	for (int i = norphans; i < n; i++)
+	{
+		ProbePasses written;
+
+		schedule_take_passes(probe_schedule, entries[i], &written);
+		if (writes[i].next_run_at != 0)
+			entries[i]->stored_next_run_at = writes[i].next_run_at;
+	}
 	pfree(writes);
+	pfree(entries);
 	return n;
 }
 
@@ -878,7 +928,8 @@ incident__probe_state_changed(PG_FUNCTION_ARGS)
 }
 
 /*
- * Writes one probe's counted passes now (before another result of it).
+ * Writes one probe's counted passes now (before another result of it);
+ * they leave memory once written.
  */
 static void
 probe_write_entry(ProbeEntry *entry)
@@ -889,8 +940,9 @@ probe_write_entry(ProbeEntry *entry)
 		return;
 	write.probe_id = entry->probe_id;
 	write.next_run_at = 0;
-	schedule_take_passes(probe_schedule, entry, &write.passes);
+	write.passes = entry->passes;
 	probe_write(&write, 1);
+	schedule_take_passes(probe_schedule, entry, &write.passes);
 }
 
 /*
@@ -979,23 +1031,20 @@ probe_next_due_ms(const char *kind)
 }
 
 /*
- * Drops every finished result unrecorded: the extension is gone, or the
- * worker is not working; their probes are due again.
+ * Forgets every check handed to the engine: the extension is gone, and the
+ * caller destroys the engine with the requests still running.
  */
 void
-probe_discard_results(HttpEngine *engine)
+probe_forget_checks(void)
 {
-	HttpResult	res;
+	HASH_SEQ_STATUS seq;
+	ProbeExpect *e;
 
-	while (http_engine_next_result(engine, &res))
-	{
-		ProbeEntry *entry = schedule_find(probe_schedule, res.id);
-
-		if (entry != NULL && entry->in_flight)
-			schedule_queue(probe_schedule, entry, entry->next_run_at);
-		probe_expect_forget(res.id);
-		http_result_free(&res);
-	}
+	if (probe_expects == NULL)
+		return;
+	hash_seq_init(&seq, probe_expects);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		probe_expect_forget(e->probe_id);
 }
 
 /*

@@ -96,6 +96,6 @@ extern int	probe_claim_http(HttpEngine *engine, TimestampTz now, int max_respons
 extern int	probe_record_results(HttpEngine *engine, int flush_interval_ms);
 extern int	probe_write_passes(TimestampTz older_than, int max);
 extern TimestampTz probe_passes_since(void);
-extern void probe_discard_results(HttpEngine *engine);
+extern void probe_forget_checks(void);
 
 #endif							/* PG_INCIDENT_PROBE_H */

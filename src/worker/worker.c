@@ -121,7 +121,7 @@ static long worker_turn_http(void);
 static bool worker_http_record_due(TimestampTz now);
 static bool worker_http_claim_due(TimestampTz now);
 static bool worker_http_write_due(TimestampTz now);
-static void worker_http_stop(WorkerMode mode);
+static void worker_http_write_all(WorkerMode mode);
 static long worker_http_wait_ms(void);
 static long worker_turn_sql(void);
 static void worker_set_mode(WorkerMode *mode, WorkerMode next, const char *state);
@@ -184,6 +184,13 @@ static TimestampTz worker_last_counts = 0;
 /* when the worker last pruned old probe results, and how often it does */
 #define WORKER_PRUNE_INTERVAL_MS 10000
 static TimestampTz worker_last_prune = 0;
+
+/* a failed write of the passing checks is tried again after this */
+#define WORKER_WRITE_RETRY_MS 10000
+static TimestampTz worker_write_failed_at = 0;
+
+/* writing all the passes counted: the worker stops or is disabled */
+static bool worker_writing_all = false;
 
 /* the memory context of the phase that is running, for errors */
 static MemoryContext worker_turn_context = NULL;
@@ -520,7 +527,7 @@ incident_worker_main(Datum arg)
 	}
 
 	if (worker_role == WORKER_ROLE_DATABASE)
-		worker_http_stop(mode);
+		worker_http_write_all(mode);
 
 	/* the launcher decides whether to start the worker again */
 	proc_exit(0);
@@ -581,6 +588,7 @@ worker_turn(WorkerMode *mode)
 
 	if (!incident_worker_enabled)
 	{
+		worker_http_write_all(*mode);
 		worker_set_mode(mode, WORKER_MODE_DISABLED, "disabled");
 		return incident_worker_naptime;
 	}
@@ -611,9 +619,16 @@ worker_turn(WorkerMode *mode)
 		return INCIDENT_WORKER_RECHECK_MS;
 	if (!installed)
 	{
-		if (worker_http != NULL)
+		if (worker_http != NULL && *mode != WORKER_MODE_NO_EXTENSION)
 		{
-			probe_discard_results(worker_http);
+			/*
+			 * The requests still running are of probes that are gone, whose
+			 * ids a new CREATE EXTENSION may give to other probes: they go
+			 * with the engine.
+			 */
+			http_engine_destroy(worker_http);
+			worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
+			probe_forget_checks();
 			probe_schedule_forget();
 			incident_worker_state_counts(-1, -1);
 		}
@@ -654,7 +669,8 @@ worker_turn_http(void)
 
 	if (worker_http_write_due(now))
 	{
-		worker_run_phase("writing passing checks", worker_phase_write_passes, NULL);
+		if (!worker_run_phase("writing passing checks", worker_phase_write_passes, NULL))
+			worker_write_failed_at = GetCurrentTimestamp();
 		now = GetCurrentTimestamp();
 	}
 
@@ -715,14 +731,28 @@ worker_http_claim_due(TimestampTz now)
 }
 
 /*
- * Whether counted passes are pg_incident.probe_flush_interval old.
+ * When the counted passes are to be written (DT_NOEND: none are counted):
+ * once they are pg_incident.probe_flush_interval old, and after a failed
+ * write not before WORKER_WRITE_RETRY_MS has passed.
+ */
+static TimestampTz
+worker_http_write_at(void)
+{
+	TimestampTz since = probe_passes_since();
+
+	if (since == DT_NOEND)
+		return DT_NOEND;
+	return Max(TimestampTzPlusMilliseconds(since, incident_probe_flush_interval),
+			   TimestampTzPlusMilliseconds(worker_write_failed_at, WORKER_WRITE_RETRY_MS));
+}
+
+/*
+ * Whether the counted passes are to be written now.
  */
 static bool
 worker_http_write_due(TimestampTz now)
 {
-	TimestampTz since = probe_passes_since();
-
-	return since != DT_NOEND && TimestampTzPlusMilliseconds(since, incident_probe_flush_interval) <= now;
+	return worker_http_write_at() <= now;
 }
 
 /*
@@ -733,7 +763,7 @@ worker_http_wait_ms(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake_at = TimestampTzPlusMilliseconds(worker_last_claim, incident_worker_naptime);
-	TimestampTz since = probe_passes_since();
+	TimestampTz write_at = worker_http_write_at();
 	long		wait_ms;
 
 	/*
@@ -751,8 +781,7 @@ worker_http_wait_ms(void)
 	}
 	if (http_engine_results_waiting(worker_http) > 0)
 		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(worker_last_record, WORKER_CLAIM_BATCH_MS));
-	if (since != DT_NOEND)
-		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(since, incident_probe_flush_interval));
+	wake_at = Min(wake_at, write_at);
 	if (wake_at <= now)
 		return 0;
 	wait_ms = (long) ((wake_at - now + 999) / 1000);
@@ -760,16 +789,17 @@ worker_http_wait_ms(void)
 }
 
 /*
- * On the way out: write what the HTTP worker counted and did not write
- * yet. Its checks in flight are not recorded; they run again at the next
- * start.
+ * On the way out, and when pg_incident.enabled is turned off: write all
+ * the HTTP worker counted and did not write yet. Its checks in flight are
+ * not recorded here; after a stop they run again at the next start.
  */
 static void
-worker_http_stop(WorkerMode mode)
+worker_http_write_all(WorkerMode mode)
 {
 	if (mode != WORKER_MODE_WORKING || worker_http == NULL)
 		return;
 	worker_extension_gone = false;
+	worker_writing_all = true;
 	while (probe_passes_since() != DT_NOEND && !worker_extension_gone)
 	{
 		int			written = 0;
@@ -778,6 +808,7 @@ worker_http_stop(WorkerMode mode)
 			written == 0)
 			break;
 	}
+	worker_writing_all = false;
 }
 
 /*
@@ -953,7 +984,7 @@ worker_phase_record(void *arg)
 static void
 worker_phase_write_passes(void *arg)
 {
-	TimestampTz older_than = ShutdownRequestPending ? DT_NOEND :
+	TimestampTz older_than = worker_writing_all ? DT_NOEND :
 		TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -incident_probe_flush_interval);
 	int			n = probe_write_passes(older_than, INT_MAX);
 

@@ -1,0 +1,97 @@
+# test/t/023_steady_probes.pl: what the HTTP worker counts in memory for a
+# steady probe (up, no failure, no flip) stays true to what one write per
+# check would have left.
+#
+# A quiet preloaded cluster (nothing else reads the schedule again) with a
+# probe every second against /switch of the test server, whose answer /set
+# changes without the probe changing:
+#  - a single failing check of a steady probe is recorded at once, and the
+#    passes after it end its run of failures (they are not counted as
+#    steady passes of a probe that still has a failure);
+#  - single failures among passes declare nothing;
+#  - turning pg_incident.enabled off writes the passes counted in memory
+#    (of a second probe, on /ok).
+# Every wait polls with a deadline.
+
+use strict;
+use warnings;
+
+use FindBin;
+use HTTP::Tiny;
+use lib "$FindBin::Bin/..";
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TestHttpServer qw(start_http_server);
+
+my ($port) = start_http_server();
+my $base = "http://127.0.0.1:$port";
+
+my $node = PostgreSQL::Test::Cluster->new('steady');
+$node->init;
+$node->append_conf('postgresql.conf', q{
+shared_preload_libraries = 'pg_incident'
+pg_incident.database = 'postgres'
+pg_incident.naptime = '200ms'
+pg_incident.probe_flush_interval = '500ms'
+});
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_incident');
+$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status WHERE process = 'worker'})
+  or die 'the worker does not work';
+
+# set_flaky(code): /switch?name=flaky answers code from now on
+sub set_flaky
+{
+	my ($code) = @_;
+	HTTP::Tiny->new->get("$base/set?name=flaky&code=$code")->{success}
+	  or die "the test server did not take /set";
+}
+
+# failures => 3: a second failing check before the switch back declares nothing yet
+$node->safe_psql('postgres', qq{
+SELECT incident_probe_http('flaky', '$base/switch?name=flaky', every => '1 second', failures => 3);
+SELECT incident_probe_http('calm', '$base/ok', every => '1 second');
+});
+ok( $node->poll_query_until('postgres',
+		q{SELECT state = 'up' AND consecutive_successes >= 3 FROM incident_probe_status WHERE name = 'flaky'}),
+	'the probe is up and steady');
+
+for my $round (1, 2)
+{
+	set_flaky(500);
+	ok( $node->poll_query_until('postgres',
+			q{SELECT consecutive_failures > 0 FROM incident_probe_status WHERE name = 'flaky'}),
+		"round $round: a steady probe's failing check is recorded at once");
+	set_flaky(200);
+	ok( $node->poll_query_until('postgres',
+			q{SELECT consecutive_successes >= 2 FROM incident_probe_status WHERE name = 'flaky'}),
+		"round $round: the passes after it are recorded");
+	is($node->safe_psql('postgres', q{SELECT consecutive_failures FROM incident_probe_status WHERE name = 'flaky'}),
+		'0', "round $round: and they end the run of failures");
+}
+is( $node->safe_psql('postgres',
+		q{SELECT state || ' ' || (SELECT count(*) FROM incident) FROM incident_probe_status WHERE name = 'flaky'}),
+	'up 0', 'single failures among passes declare nothing');
+
+# ---- turning the worker off writes what it counted ----
+# (of the probe without a flip: flaky's failures keep it from steady for 30 minutes)
+my $rolled = q{SELECT coalesce(sum(u.checks), 0) FROM incident_probe_rollup u
+                JOIN incident_probe p ON p.id = u.probe_id WHERE p.name = 'calm'};
+my $done = q{SELECT checks_done FROM incident_worker_status WHERE process = 'worker'};
+$node->safe_psql('postgres',
+	q{ALTER SYSTEM SET pg_incident.probe_flush_interval = '1h'; SELECT pg_reload_conf()});
+# some checks later the reload has reached the worker
+my $done_before = $node->safe_psql('postgres', $done);
+$node->poll_query_until('postgres', "SELECT ($done) >= $done_before + 3") or die 'the worker does not check';
+my $rolled_before = $node->safe_psql('postgres', $rolled);
+$done_before = $node->safe_psql('postgres', $done);
+$node->poll_query_until('postgres', "SELECT ($done) >= $done_before + 4") or die 'the worker does not check';
+my $rolled_counting = $node->safe_psql('postgres', $rolled);
+ok($rolled_counting < $rolled_before + 3, 'with a long flush interval the passes stay in memory');
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.enabled = off; SELECT pg_reload_conf()});
+ok( $node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM incident_worker_status WHERE process = 'worker'}),
+	'the worker is disabled');
+cmp_ok($node->safe_psql('postgres', $rolled), '>=', $rolled_counting + 3, 'and wrote the passes it had counted');
+
+done_testing();
