@@ -646,6 +646,8 @@ http_setup_easy(HttpSlot *slot, const HttpRequest *req)
 	HTTP_SETOPT(CURLOPT_SSL_VERIFYPEER, req->verify_tls ? 1L : 0L);
 	HTTP_SETOPT(CURLOPT_SSL_VERIFYHOST, req->verify_tls ? 2L : 0L);
 	HTTP_SETOPT(CURLOPT_USERAGENT, req->user_agent ? req->user_agent : HTTP_DEFAULT_USER_AGENT);
+	HTTP_SETOPT(CURLOPT_FRESH_CONNECT, req->fresh_connection ? 1L : 0L);
+	HTTP_SETOPT(CURLOPT_FORBID_REUSE, req->fresh_connection ? 1L : 0L);
 	/* a Content-Length over the cap fails before the body is read */
 	if (slot->max_bytes > 0)
 		HTTP_SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) slot->max_bytes);

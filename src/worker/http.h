@@ -79,6 +79,8 @@ typedef struct HttpRequest
 	int64		max_bytes;		/* cap on the body read; 0 = no body at all */
 	int			max_redirects;	/* redirects followed; 0 = none */
 	bool		verify_tls;		/* check the peer's certificate and name */
+	bool		fresh_connection;	/* a connection of its own, closed after it:
+									 * not one kept from an earlier request */
 	const char *user_agent;		/* NULL for HTTP_DEFAULT_USER_AGENT */
 } HttpRequest;
 

@@ -478,6 +478,8 @@ probe_http_request(const ProbeHttpConfig *config, HttpRequest *req, int max_byte
 	req->verify_tls = config->verify_tls;
 	req->max_bytes = max_bytes;
 	req->max_redirects = PROBE_MAX_REDIRECTS;
+	/* every check connects (and does TLS) anew, as a new visitor would */
+	req->fresh_connection = true;
 }
 
 /*
