@@ -746,7 +746,8 @@ probe_record_result(int64 probe_id, const char *result_json)
  * of a steady probe is counted in the schedule (written later, in a batch);
  * anything else goes through incident__probe_record now, after the probe's
  * counted passes. Either way the probe is queued again one interval after
- * the check was due (at once if that has passed).
+ * the check was due, or at its next beat if that has passed
+ * (schedule_next_run).
  */
 int
 probe_record_results(HttpEngine *engine, int flush_interval_ms)
@@ -794,11 +795,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 		}
 
 		if (entry != NULL && entry->in_flight)
-		{
-			TimestampTz next = entry->next_run_at + entry->every_ms * INT64CONST(1000);
-
-			schedule_queue(probe_schedule, entry, Max(next, GetCurrentTimestamp()));
-		}
+			schedule_queue(probe_schedule, entry, schedule_next_run(entry, GetCurrentTimestamp()));
 		probe_expect_forget(res.id);
 		http_result_free(&res);
 		n++;

@@ -129,6 +129,27 @@ schedule_find(ProbeSchedule *schedule, int64 probe_id)
 }
 
 /*
+ * When the entry's next check is due after one due at its next_run_at:
+ * one interval later, or, if that is past, the first time after now on the
+ * probe's own beat (next_run_at plus a whole number of intervals). Probes
+ * that fell behind together (the worker was off, a burst) so go back to
+ * their own times instead of staying bunched; a missed check is not made
+ * up twice.
+ */
+TimestampTz
+schedule_next_run(const ProbeEntry *entry, TimestampTz now)
+{
+	int64		every = entry->every_ms * INT64CONST(1000);
+	TimestampTz next = entry->next_run_at + every;
+
+	if (every <= 0)
+		return now;
+	if (next <= now)
+		next += ((now - next) / every + 1) * every;
+	return next;
+}
+
+/*
  * Queues the entry for a check at the given time (it is no longer in
  * flight).
  */

@@ -65,6 +65,7 @@ extern ProbeSchedule *schedule_create(void);
 extern void schedule_destroy(ProbeSchedule *schedule);
 extern ProbeEntry *schedule_add(ProbeSchedule *schedule, int64 probe_id);
 extern ProbeEntry *schedule_find(ProbeSchedule *schedule, int64 probe_id);
+extern TimestampTz schedule_next_run(const ProbeEntry *entry, TimestampTz now);
 extern void schedule_queue(ProbeSchedule *schedule, ProbeEntry *entry, TimestampTz at);
 extern ProbeEntry *schedule_take_due(ProbeSchedule *schedule, TimestampTz now);
 extern TimestampTz schedule_next_due(ProbeSchedule *schedule);

@@ -10,7 +10,9 @@
 #    steady passes of a probe that still has a failure);
 #  - single failures among passes declare nothing;
 #  - turning pg_incident.enabled off writes the passes counted in memory
-#    (of a second probe, on /ok).
+#    (of a second probe, on /ok);
+#  - two probes 2 s apart, overdue together after the worker was off, are
+#    2 s apart again after the catch-up.
 # Every wait polls with a deadline.
 
 use strict;
@@ -93,5 +95,43 @@ $node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.enabled = off; SELEC
 ok( $node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM incident_worker_status WHERE process = 'worker'}),
 	'the worker is disabled');
 cmp_ok($node->safe_psql('postgres', $rolled), '>=', $rolled_counting + 3, 'and wrote the passes it had counted');
+
+# ---- probes that fell behind together go back to their own beats ----
+# two probes every 4 s, 2 s apart; the worker off for longer than two
+# intervals makes both overdue at once, and after the catch-up they are
+# 2 s apart again, not bunched
+$node->safe_psql('postgres', qq{
+BEGIN;
+SELECT incident_probe_drop('flaky'), incident_probe_drop('calm');
+SELECT incident_probe_http('beat-a', '$base/ok', every => '4 seconds');
+SELECT incident_probe_http('beat-b', '$base/ok', every => '4 seconds');
+UPDATE incident_probe_state s SET next_run_at = pg_catalog.date_trunc('second', now()) + interval '2 seconds'
+  FROM incident_probe p WHERE p.id = s.probe_id AND p.name = 'beat-a';
+UPDATE incident_probe_state s SET next_run_at = pg_catalog.date_trunc('second', now()) + interval '4 seconds'
+  FROM incident_probe p WHERE p.id = s.probe_id AND p.name = 'beat-b';
+COMMIT;
+ALTER SYSTEM RESET pg_incident.enabled;
+ALTER SYSTEM RESET pg_incident.probe_flush_interval;
+SELECT pg_reload_conf();
+});
+ok( $node->poll_query_until('postgres',
+		q{SELECT count(*) = 2 FROM incident_probe_status WHERE name LIKE 'beat-%' AND state = 'up'}),
+	'two probes 2 s apart are up');
+# the phase of each probe's next check within its 4 s interval
+my $phase = q{SELECT string_agg(round((extract(epoch FROM s.next_run_at)::numeric % 4))::text, ' ' ORDER BY p.name)
+                FROM incident_probe p JOIN incident_probe_state s ON s.probe_id = p.id WHERE p.name LIKE 'beat-%'};
+my $phase_before = $node->safe_psql('postgres', $phase);
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.enabled = off; SELECT pg_reload_conf()});
+$node->poll_query_until('postgres', q{SELECT state = 'disabled' FROM incident_worker_status WHERE process = 'worker'})
+  or die 'the worker is not disabled';
+sleep(9);    # the time the worker is off: more than two intervals
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET pg_incident.enabled; SELECT pg_reload_conf()});
+# the catch-up check of both, then one more each on its beat, written within 500 ms
+my $checks = q{SELECT min(coalesce(r.checks, 0)) FROM incident_probe p
+                LEFT JOIN (SELECT probe_id, sum(checks) AS checks FROM incident_probe_rollup GROUP BY probe_id) r
+                  ON r.probe_id = p.id WHERE p.name LIKE 'beat-%'};
+my $checks_before = $node->safe_psql('postgres', $checks);
+ok($node->poll_query_until('postgres', "SELECT ($checks) >= $checks_before + 2"), 'both are checked again');
+is($node->safe_psql('postgres', $phase), $phase_before, 'each on its own beat, still 2 s apart');
 
 done_testing();
