@@ -197,7 +197,9 @@ schedule_next_due(ProbeSchedule *schedule)
 
 /*
  * How many queued entries are due by now (a walk over all of them, for
- * the worker's status, not for every turn).
+ * the worker's status once a second, not for every turn; bounded by the
+ * probes in the schedule, and with no CHECK_FOR_INTERRUPTS(), whose error
+ * would leave the hash walk open).
  */
 int
 schedule_count_due(ProbeSchedule *schedule, TimestampTz now)
