@@ -121,6 +121,7 @@ static long worker_turn_http(void);
 static bool worker_http_record_due(TimestampTz now);
 static bool worker_http_claim_due(TimestampTz now);
 static bool worker_http_write_due(TimestampTz now);
+static void worker_http_start(void);
 static void worker_http_write_all(WorkerMode mode);
 static long worker_http_wait_ms(void);
 static long worker_turn_sql(void);
@@ -496,13 +497,7 @@ incident_worker_main(Datum arg)
 	worker_turn_context = AllocSetContextCreate(TopMemoryContext, "pg_incident worker turn",
 												ALLOCSET_DEFAULT_SIZES);
 	if (worker_role == WORKER_ROLE_DATABASE)
-	{
-		worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
-		if (worker_http == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("%s: could not start the HTTP engine", worker_name())));
-	}
+		worker_http_start();
 
 	while (!ShutdownRequestPending)
 	{
@@ -627,7 +622,7 @@ worker_turn(WorkerMode *mode)
 			 * with the engine.
 			 */
 			http_engine_destroy(worker_http);
-			worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
+			worker_http_start();
 			probe_forget_checks();
 			probe_schedule_forget();
 			incident_worker_state_counts(-1, -1);
@@ -786,6 +781,20 @@ worker_http_wait_ms(void)
 		return 0;
 	wait_ms = (long) ((wake_at - now + 999) / 1000);
 	return Min(wait_ms, (long) incident_worker_naptime);
+}
+
+/*
+ * Start the HTTP worker's engine; without one it cannot work, and exits
+ * (the launcher starts it again).
+ */
+static void
+worker_http_start(void)
+{
+	worker_http = http_engine_create(Max(incident_max_concurrent_requests, 1));
+	if (worker_http == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("%s: could not start the HTTP engine", worker_name())));
 }
 
 /*
