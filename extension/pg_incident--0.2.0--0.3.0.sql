@@ -1551,7 +1551,7 @@ CREATE TABLE @extschema@.incident_probe (
     headers             text[] NOT NULL DEFAULT '{}'
                         CONSTRAINT incident_probe_headers_check
                         CHECK (pg_catalog.array_position(headers, NULL) IS NULL
-                               AND pg_catalog.array_to_string(headers, E'\n') !~ '[\r]'),
+                               AND pg_catalog.array_to_string(headers, '') !~ '[\r\n]'),
     body                text,
     expect_status       int[] CONSTRAINT incident_probe_expect_status_check
                         CHECK (100 <= ALL (expect_status) AND 599 >= ALL (expect_status) AND expect_status <> '{}'),
@@ -1619,6 +1619,17 @@ COMMENT ON COLUMN @extschema@.incident_probe_state.flips IS 'Times of the checks
 COMMENT ON COLUMN @extschema@.incident_probe_state.alerted IS 'Whether the probe has alerted (declared or joined an incident) in its current run of failures: a run that began in a maintenance window alerts once the window ends, and a run whose incident a person resolved does not alert again.';
 COMMENT ON COLUMN @extschema@.incident_probe_state.first_failure_at IS 'Time of the first failing check of the current run of failures: the impact start of the incident it declares.';
 
+-- Probes of one component decide about their shared incident one at a
+-- time, under a lock on the component's row here: a row lock only the
+-- extension's own functions can take (an advisory lock on a key anyone can
+-- compute, any login could take and hold, stopping the worker).
+CREATE TABLE @extschema@.incident_probe_component_lock (
+    component           text PRIMARY KEY
+);
+
+COMMENT ON TABLE @extschema@.incident_probe_component_lock IS
+'Internal: one row per component that HTTP or SQL probes have named, locked by incident__probe_record() so that probes of one component decide about their shared incident one at a time.';
+
 CREATE TABLE @extschema@.incident_probe_result (
     id              bigserial PRIMARY KEY,
     probe_id        bigint NOT NULL REFERENCES @extschema@.incident_probe ON DELETE CASCADE,
@@ -1680,7 +1691,7 @@ COMMENT ON CONSTRAINT incident_probe_failures_check ON @extschema@.incident_prob
 COMMENT ON CONSTRAINT incident_probe_recoveries_check ON @extschema@.incident_probe IS 'Give the number of passing checks before recovery, from 1 to 100.';
 COMMENT ON CONSTRAINT incident_probe_severity_check ON @extschema@.incident_probe IS 'Give P1, P2, P3, P4 or auto.';
 COMMENT ON CONSTRAINT incident_probe_url_check ON @extschema@.incident_probe IS 'Give an http:// or https:// URL with a host, such as ''https://shop.example/health''.';
-COMMENT ON CONSTRAINT incident_probe_headers_check ON @extschema@.incident_probe IS 'Give headers as ''Name: value'' texts without carriage returns.';
+COMMENT ON CONSTRAINT incident_probe_headers_check ON @extschema@.incident_probe IS 'Give headers as ''Name: value'' texts without line breaks (CR or LF), one header each.';
 COMMENT ON CONSTRAINT incident_probe_expect_status_check ON @extschema@.incident_probe IS 'Give HTTP status codes from 100 to 599, such as ''{200,204}''.';
 COMMENT ON CONSTRAINT incident_probe_target_check ON @extschema@.incident_probe IS 'An http probe has a url and no query; a sql probe has a query and run_as and no url.';
 COMMENT ON CONSTRAINT incident_probe_thresholds_check ON @extschema@.incident_probe IS 'warn and crit must differ: the side of crit says whether high or low values are bad.';
@@ -1972,7 +1983,9 @@ BEGIN
     SELECT * INTO s FROM @extschema@.incident_probe_state x WHERE x.probe_id = p.id FOR UPDATE;
     -- probes of one component decide about their shared incident one at a time
     IF p.component IS NOT NULL THEN
-        PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pg_incident probe component ' || p.component));
+        INSERT INTO @extschema@.incident_probe_component_lock (component) VALUES (p.component)
+            ON CONFLICT (component) DO NOTHING;
+        PERFORM 1 FROM @extschema@.incident_probe_component_lock l WHERE l.component = p.component FOR UPDATE;
     END IF;
     old_state := s.state;
 

@@ -150,6 +150,7 @@ SELECT incident_probe_http('files', 'file:///etc/passwd');
 SELECT incident_probe_http('ftp', 'ftp://example.com/');
 SELECT incident_probe_http('loop', 'https://example.com/', every => '0 seconds');
 SELECT incident_probe_http('hdr', 'https://example.com/', headers => ARRAY[E'X-A: 1\r\nX-B: 2']);
+SELECT incident_probe_http('hdr', 'https://example.com/', headers => ARRAY[E'X-A: 1\nX-B: 2']);
 SELECT incident_probe_http('codes', 'https://example.com/', expect_status => '{200,700}');
 SELECT incident_probe_http('regex', 'https://example.com/', expect_body_regex => '"status": *(ok');
 SELECT incident_probe_http('sev', 'https://example.com/', severity => 'P7');
@@ -201,8 +202,15 @@ SELECT ok, failure, error FROM incident_probe_run('odd');
 SELECT incident_probe_sql('odd', 'SELECT pg_is_in_recovery()', run_as => 'regress_probe_runner') > 0 AS created;
 SELECT ok, failure, value, error FROM incident_probe_run('odd');
 -- the query runs as run_as, restricted: no SET ROLE, search_path pinned
-SELECT incident_probe_sql('who', 'SELECT (current_user = ''regress_probe_runner'' AND current_setting(''search_path'') = ''pg_catalog, public'')::int', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT incident_probe_sql('who', 'SELECT (current_user = ''regress_probe_runner'' AND current_setting(''search_path'') = ''pg_catalog, public, pg_temp'')::int', run_as => 'regress_probe_runner') > 0 AS created;
 SELECT ok, value FROM incident_probe_run('who');
+-- the caller's temporary view does not stand in for the catalog the query reads
+CREATE TEMP VIEW pg_database AS SELECT 'hijacked'::name AS datname;
+GRANT SELECT ON pg_temp.pg_database TO PUBLIC;
+SELECT incident_probe_sql('temp', 'SELECT count(*) FROM pg_database WHERE datname = ''hijacked''', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, value FROM incident_probe_run('temp');
+DROP VIEW pg_temp.pg_database;
+SELECT incident_probe_drop('temp');
 SELECT incident_probe_sql('who', 'SELECT set_config(''role'', ''postgres'', true) IS NOT NULL', run_as => 'regress_probe_runner') > 0 AS created;
 SELECT ok, failure, error FROM incident_probe_run('who');
 SELECT current_user AS back_to;

@@ -69,6 +69,9 @@ PG_FUNCTION_INFO_V1(incident__probe_state_changed);
 /* the probes written per call of incident__probe_record_passes */
 #define PROBE_PASSES_BATCH 1000
 
+/* a record phase takes results for this long at most, then lets curl run */
+#define PROBE_RECORD_BUDGET_MS 100
+
 /* passes of a probe to write, and when it runs next (0: leave it) */
 typedef struct ProbeWrite
 {
@@ -754,6 +757,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 {
 	HttpResult	res;
 	int			n = 0;
+	TimestampTz started = GetCurrentTimestamp();
 
 	if (http_engine_idle(engine))
 		return 0;
@@ -768,6 +772,9 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 
 		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
+		/* the requests in flight make no progress meanwhile: the rest next turn */
+		if (n > 0 && TimestampDifferenceExceeds(started, GetCurrentTimestamp(), PROBE_RECORD_BUDGET_MS))
+			break;
 		if (!http_engine_next_result(engine, &res))
 			break;
 		if (probe_expects)

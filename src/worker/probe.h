@@ -24,8 +24,11 @@
 /* redirects an HTTP probe follows at most */
 #define PROBE_MAX_REDIRECTS 5
 
-/* how long matching a body against expect_body_regex may take */
-#define PROBE_REGEX_TIMEOUT_MS 1000
+/*
+ * How long matching a body against expect_body_regex may take: it runs in
+ * the record phase, while no request makes progress.
+ */
+#define PROBE_REGEX_TIMEOUT_MS 200
 
 /*
  * The columns of incident_probe p that probe_http_request reads, in its

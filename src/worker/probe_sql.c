@@ -11,9 +11,11 @@
  *
  *	- the user switched to run_as, as a security-restricted operation (no
  *	  SET ROLE, no temporary objects, no deferred triggers of its own);
- *	- transaction_read_only on and search_path = pg_catalog, public, local
- *	  to the subtransaction, so the query writes nothing and finds no object
- *	  through a schema its author did not name;
+ *	- transaction_read_only on and search_path = pg_catalog, public,
+ *	  pg_temp, local to the subtransaction, so the query writes nothing and
+ *	  finds no object through a schema its author did not name (pg_temp
+ *	  last: the caller's temporary view of incident_probe_run() must not
+ *	  stand in for pg_catalog's, which the query then reads as run_as);
  *	- the statement timeout armed for the probe's timeout (SPI arms none of
  *	  its own), or the caller's own statement timeout if that comes first,
  *	  which is restored afterwards.
@@ -36,6 +38,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/parse_coerce.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -177,7 +180,7 @@ probe_sql_query(void *arg)
 
 	(void) set_config_option("transaction_read_only", "on", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
-	(void) set_config_option("search_path", "pg_catalog, public", PGC_USERSET, PGC_S_SESSION,
+	(void) set_config_option("search_path", "pg_catalog, public, pg_temp", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	SetUserIdAndSecContext(run->role, run->sec_context | SECURITY_LOCAL_USERID_CHANGE |
 						   SECURITY_RESTRICTED_OPERATION);
@@ -214,6 +217,15 @@ probe_sql_execute(const ProbeSqlCheck *check, Oid role, ProbeSqlOutcome *out)
 	run.out = out;
 
 	edata = probe_try(probe_sql_query, &run, check->timeout_ms, &timed_out);
+
+	/*
+	 * Session-level advisory locks the query took outlive the rolled-back
+	 * subtransaction; in the SQL worker, whose own session holds none, they
+	 * go now, so that no probe leaves a lock held for the life of the
+	 * process.
+	 */
+	if (IsBackgroundWorker)
+		LockReleaseSession(USER_LOCKMETHOD);
 	if (edata == NULL)
 		return;
 	out->latency_ms = (double) (GetCurrentTimestamp() - run.start) / 1000.0;

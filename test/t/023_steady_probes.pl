@@ -12,7 +12,9 @@
 #  - turning pg_incident.enabled off writes the passes counted in memory
 #    (of a second probe, on /ok);
 #  - two probes 2 s apart, overdue together after the worker was off, are
-#    2 s apart again after the catch-up.
+#    2 s apart again after the catch-up;
+#  - a login's advisory lock does not stop a probe of a component from
+#    declaring, and a SQL probe's advisory lock does not outlive its check.
 # Every wait polls with a deadline.
 
 use strict;
@@ -133,5 +135,30 @@ my $checks = q{SELECT min(coalesce(r.checks, 0)) FROM incident_probe p
 my $checks_before = $node->safe_psql('postgres', $checks);
 ok($node->poll_query_until('postgres', "SELECT ($checks) >= $checks_before + 2"), 'both are checked again');
 is($node->safe_psql('postgres', $phase), $phase_before, 'each on its own beat, still 2 s apart');
+
+# ---- no login can stall the worker with a lock of its own ----
+# probes of one component decide one at a time under a row lock that only
+# the extension's functions can take; an advisory lock on any key (once the
+# one they used) and a SQL probe's own session advisory lock stop nothing
+$node->safe_psql('postgres', q{
+CREATE ROLE regress_nobody LOGIN;
+CREATE ROLE regress_probe_runner;
+SELECT incident_probe_drop('beat-a'), incident_probe_drop('beat-b');
+});
+my $squatter = $node->background_psql('postgres', extra_params => [ '-U', 'regress_nobody' ]);
+$squatter->query_safe(q{SELECT pg_advisory_lock(hashtext('pg_incident probe component website'))});
+$node->safe_psql('postgres', qq{
+SELECT incident_probe_sql('locker', 'SELECT count(*) FROM (SELECT pg_advisory_lock(4242)) l', every => '1 hour',
+                          run_as => 'regress_probe_runner');
+SELECT incident_probe_http('site', '$base/500', every => '1 second', failures => 1, component => 'website');
+});
+ok( $node->poll_query_until('postgres', q{SELECT incident IS NOT NULL FROM incident_probe_status WHERE name = 'site'}),
+	'a failing probe of a component declares while a login holds advisory locks');
+ok( $node->poll_query_until('postgres', q{SELECT last_result_at IS NOT NULL FROM incident_probe_status WHERE name = 'locker'}),
+	'the SQL probe that takes an advisory lock ran');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM pg_locks l JOIN incident_worker_status w ON w.pid = l.pid WHERE l.locktype = 'advisory'}),
+	'0', 'and the SQL worker holds no advisory lock after it');
+$squatter->quit;
 
 done_testing();
