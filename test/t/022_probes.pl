@@ -27,24 +27,13 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use TestHttpServer qw(start_http_server);
+use TestProbeNode qw(start_probe_node);
 
 # ---- the test HTTP server ----
 my ($port) = start_http_server();
 my $base = "http://127.0.0.1:$port";
 
-my $node = PostgreSQL::Test::Cluster->new('probes');
-$node->init;
-$node->append_conf('postgresql.conf', q{
-shared_preload_libraries = 'pg_incident'
-pg_incident.database = 'postgres'
-pg_incident.naptime = '200ms'
-# passing checks of a steady probe are counted in memory: written after 500 ms
-pg_incident.probe_flush_interval = '500ms'
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pg_incident');
-$node->poll_query_until('postgres', q{SELECT state = 'idle' FROM incident_worker_status WHERE process = 'worker'})
-  or die 'the worker does not work';
+my $node = start_probe_node('probes');
 
 $node->safe_psql(
 	'postgres', qq{
