@@ -361,6 +361,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r jsonb;            -- the new row, each column as its text output
+    hidden text[];      -- columns whose values no message shows
     what text;
     c record;
     holds boolean;
@@ -371,6 +372,11 @@ BEGIN
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped))
        INTO r USING NEW;
+    -- what a viewer may not read (a probe's headers, a channel's secret) may
+    -- be a credential: no message quotes it, so neither does the server log
+    hidden := ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+                       AND NOT pg_catalog.has_column_privilege('incident_viewer', TG_RELID, a.attnum, 'SELECT'));
     what := @extschema@.incident__row_label(TG_RELID, r);
 
     -- columns that must have a value
@@ -399,7 +405,9 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('SELECT %s FROM (SELECT ($1).*) AS t', c.rule) INTO holds USING NEW;
         IF holds IS FALSE THEN
-            SELECT pg_catalog.string_agg(pg_catalog.format('%s "%s"', col, @extschema@.incident__quote(r ->> col)), ' and ')
+            SELECT pg_catalog.string_agg(CASE WHEN col = ANY (hidden) THEN pg_catalog.format('%s (value not shown)', col)
+                                              ELSE pg_catalog.format('%s "%s"', col, @extschema@.incident__quote(r ->> col)) END,
+                                         ' and ')
               INTO given FROM pg_catalog.unnest(c.cols) AS col;
             RAISE EXCEPTION 'invalid % for %', given, what
                 USING ERRCODE = 'check_violation',
@@ -427,7 +435,8 @@ BEGIN
                        FROM ROWS FROM (pg_catalog.unnest(c.refcols), pg_catalog.unnest(c.cols)) AS x(rc, col)))
            INTO holds USING NEW;
         IF NOT holds THEN
-            SELECT pg_catalog.string_agg(@extschema@.incident__quote(r ->> col), ', ') INTO given
+            SELECT pg_catalog.string_agg(CASE WHEN col = ANY (hidden) THEN '(value not shown)'
+                                              ELSE @extschema@.incident__quote(r ->> col) END, ', ') INTO given
               FROM pg_catalog.unnest(c.cols) AS col;
             RAISE EXCEPTION '% "%" does not exist',
                             pg_catalog.replace(pg_catalog.regexp_replace(c.target::text, '^(.*\.)?incident_', ''), '_', ' '), given
@@ -441,7 +450,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__validate_row() IS
-'Internal trigger (<table>_validate): refuses a configuration row that breaks a NOT NULL, CHECK or FOREIGN KEY constraint of its table with an error naming the table, column and value, the rule as detail and the constraint''s comment as hint.';
+'Internal trigger (<table>_validate): refuses a configuration row that breaks a NOT NULL, CHECK or FOREIGN KEY constraint of its table with an error naming the table, column and value (not the value of a column incident_viewer may not read, which may be a credential), the rule as detail and the constraint''s comment as hint.';
 
 -- incident__tidy_row('col', 'col:lower', ...): trims the named text columns
 -- (lower-casing those marked :lower) and turns empty ones into NULL where the

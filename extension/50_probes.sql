@@ -41,8 +41,9 @@ CREATE TABLE @extschema@.incident_probe (
     enabled             boolean NOT NULL DEFAULT true,
     resolve_on_recovery boolean NOT NULL DEFAULT false,
     -- http
-    url                 text CONSTRAINT incident_probe_url_check CHECK (url ~* '^https?://[^/\s]+'),
-    method              text NOT NULL DEFAULT 'GET' CHECK (method IN ('GET', 'HEAD', 'POST')),
+    url                 text CONSTRAINT incident_probe_url_check CHECK (url ~* '^https?://[^/?#@\s]+([/?#]|$)'),
+    method              text NOT NULL DEFAULT 'GET'
+                        CONSTRAINT incident_probe_method_check CHECK (method IN ('GET', 'HEAD', 'POST')),
     headers             text[] NOT NULL DEFAULT '{}'
                         CONSTRAINT incident_probe_headers_check
                         CHECK (pg_catalog.array_position(headers, NULL) IS NULL
@@ -185,7 +186,9 @@ COMMENT ON CONSTRAINT incident_probe_timeout_check ON @extschema@.incident_probe
 COMMENT ON CONSTRAINT incident_probe_failures_check ON @extschema@.incident_probe IS 'Give the number of failing checks before an alert, from 1 to 100.';
 COMMENT ON CONSTRAINT incident_probe_recoveries_check ON @extschema@.incident_probe IS 'Give the number of passing checks before recovery, from 1 to 100.';
 COMMENT ON CONSTRAINT incident_probe_severity_check ON @extschema@.incident_probe IS 'Give P1, P2, P3, P4 or auto.';
-COMMENT ON CONSTRAINT incident_probe_url_check ON @extschema@.incident_probe IS 'Give an http:// or https:// URL with a host, such as ''https://shop.example/health''.';
+COMMENT ON CONSTRAINT incident_probe_url_check ON @extschema@.incident_probe IS 'Give an http:// or https:// URL with a host and without a user name or password (pass those as a header), such as ''https://shop.example/health''.';
+COMMENT ON CONSTRAINT incident_probe_method_check ON @extschema@.incident_probe IS 'Give GET, HEAD or POST.';
+COMMENT ON CONSTRAINT incident_probe_degraded_after_check ON @extschema@.incident_probe IS 'Give the latency from which a passing check counts as degraded, more than 0, such as ''3 seconds''.';
 COMMENT ON CONSTRAINT incident_probe_headers_check ON @extschema@.incident_probe IS 'Give headers as ''Name: value'' texts without line breaks (CR or LF), one header each.';
 COMMENT ON CONSTRAINT incident_probe_expect_status_check ON @extschema@.incident_probe IS 'Give HTTP status codes from 100 to 599, such as ''{200,204}''.';
 COMMENT ON CONSTRAINT incident_probe_target_check ON @extschema@.incident_probe IS 'An http probe has a url and no query; a sql probe has a query and run_as and no url.';
@@ -310,7 +313,37 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p @extschema@.incident_probe;
+    authority text;
+    port text;
 BEGIN
+    -- the URL is shown to incident_viewer and written into the incidents it
+    -- declares: credentials go in headers, which only incident_admin reads
+    IF coalesce(pg_catalog.btrim(url), '') = '' THEN
+        RAISE EXCEPTION 'the url of HTTP probe "%" is empty', @extschema@.incident__quote(name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give an http:// or https:// URL with a host, such as ''https://shop.example/health''.';
+    END IF;
+    authority := pg_catalog.substring(pg_catalog.btrim(url), '^[A-Za-z]+://([^/?#]*)');
+    IF authority LIKE '%@%' THEN
+        RAISE EXCEPTION 'the url of HTTP probe "%" holds a user name or password', @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('It was given as %s.',
+                               @extschema@.incident__quote(pg_catalog.regexp_replace(pg_catalog.btrim(url), '^([A-Za-z]+://)[^/?#]*@', '\1...@'))),
+                  HINT = 'Incident viewers read a probe''s url, and the incidents it declares quote it: pass credentials as a header, such as headers => ARRAY[''Authorization: Basic ...''], which only incident_admin reads.';
+    END IF;
+    port := pg_catalog.substring(authority, '^(?:\[[^]]*\]|[^\[:]*):(.*)$');
+    IF port IS NOT NULL AND (port !~ '^[0-9]{1,5}$' OR port::int NOT BETWEEN 1 AND 65535) THEN
+        RAISE EXCEPTION 'invalid port "%" in the url of HTTP probe "%"', @extschema@.incident__quote(port),
+                        @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a port from 1 to 65535, such as ''https://shop.example:8443/health'', or none for the scheme''s own.';
+    END IF;
+    IF pg_catalog.upper(pg_catalog.btrim(method)) = 'HEAD' AND (expect_body IS NOT NULL OR expect_body_regex IS NOT NULL) THEN
+        RAISE EXCEPTION 'HTTP probe "%" expects a body from a HEAD request', @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A response to HEAD has no body, so every check would fail.',
+                  HINT = 'Use method => ''GET'' to check the body, or drop expect_body and expect_body_regex.';
+    END IF;
     p.name := name; p.kind := 'http'; p.url := pg_catalog.btrim(url); p.every := every; p.timeout := timeout;
     p.failures := failures; p.recoveries := recoveries;
     p.severity := CASE WHEN pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN 'auto'
@@ -414,7 +447,8 @@ BEGIN
     status := (result ->> 'status')::int;
     value := (result ->> 'value')::numeric;
     latency_ms := (result ->> 'latency_ms')::double precision;
-    error := result ->> 'error';
+    -- the query's own message, which the recorded error may leave out
+    error := coalesce(result ->> 'message', result ->> 'error');
     timings := result -> 'timings';
     IF record THEN
         state := @extschema@.incident__probe_record(probe_id_, result);
@@ -423,7 +457,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident_probe_run(text, boolean) IS
-'Runs one check of the probe now, in this session, the way the worker would (works without the worker), and returns what it found: ok, failure, HTTP status or SQL value, latency, error, phase timings and the raw result. Nothing is recorded unless record is true; then the result goes through the same rules as the worker''s checks and state is the probe''s new state. For incident_admin, while writing a probe.';
+'Runs one check of the probe now, in this session, the way the worker would (works without the worker), and returns what it found: ok, failure, HTTP status or SQL value, latency, error (for a SQL probe the query''s own error message, which the recorded result, read by incident_viewer, replaces by its SQLSTATE where it may quote data), phase timings and the raw result. Nothing is recorded unless record is true; then the result goes through the same rules as the worker''s checks and state is the probe''s new state. For incident_admin, while writing a probe.';
 
 ------------------------------------------------------------------------------
 -- What a result means: the one place that decides

@@ -135,6 +135,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r jsonb;            -- the new row, each column as its text output
+    hidden text[];      -- columns whose values no message shows
     what text;
     c record;
     holds boolean;
@@ -145,6 +146,11 @@ BEGIN
                    FROM pg_catalog.pg_attribute a
                   WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped))
        INTO r USING NEW;
+    -- what a viewer may not read (a probe's headers, a channel's secret) may
+    -- be a credential: no message quotes it, so neither does the server log
+    hidden := ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                     WHERE a.attrelid = TG_RELID AND a.attnum > 0 AND NOT a.attisdropped
+                       AND NOT pg_catalog.has_column_privilege('incident_viewer', TG_RELID, a.attnum, 'SELECT'));
     what := @extschema@.incident__row_label(TG_RELID, r);
 
     -- columns that must have a value
@@ -173,7 +179,9 @@ BEGIN
     LOOP
         EXECUTE pg_catalog.format('SELECT %s FROM (SELECT ($1).*) AS t', c.rule) INTO holds USING NEW;
         IF holds IS FALSE THEN
-            SELECT pg_catalog.string_agg(pg_catalog.format('%s "%s"', col, @extschema@.incident__quote(r ->> col)), ' and ')
+            SELECT pg_catalog.string_agg(CASE WHEN col = ANY (hidden) THEN pg_catalog.format('%s (value not shown)', col)
+                                              ELSE pg_catalog.format('%s "%s"', col, @extschema@.incident__quote(r ->> col)) END,
+                                         ' and ')
               INTO given FROM pg_catalog.unnest(c.cols) AS col;
             RAISE EXCEPTION 'invalid % for %', given, what
                 USING ERRCODE = 'check_violation',
@@ -201,7 +209,8 @@ BEGIN
                        FROM ROWS FROM (pg_catalog.unnest(c.refcols), pg_catalog.unnest(c.cols)) AS x(rc, col)))
            INTO holds USING NEW;
         IF NOT holds THEN
-            SELECT pg_catalog.string_agg(@extschema@.incident__quote(r ->> col), ', ') INTO given
+            SELECT pg_catalog.string_agg(CASE WHEN col = ANY (hidden) THEN '(value not shown)'
+                                              ELSE @extschema@.incident__quote(r ->> col) END, ', ') INTO given
               FROM pg_catalog.unnest(c.cols) AS col;
             RAISE EXCEPTION '% "%" does not exist',
                             pg_catalog.replace(pg_catalog.regexp_replace(c.target::text, '^(.*\.)?incident_', ''), '_', ' '), given
@@ -215,7 +224,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__validate_row() IS
-'Internal trigger (<table>_validate): refuses a configuration row that breaks a NOT NULL, CHECK or FOREIGN KEY constraint of its table with an error naming the table, column and value, the rule as detail and the constraint''s comment as hint.';
+'Internal trigger (<table>_validate): refuses a configuration row that breaks a NOT NULL, CHECK or FOREIGN KEY constraint of its table with an error naming the table, column and value (not the value of a column incident_viewer may not read, which may be a credential), the rule as detail and the constraint''s comment as hint.';
 
 -- incident__tidy_row('col', 'col:lower', ...): trims the named text columns
 -- (lower-casing those marked :lower) and turns empty ones into NULL where the
@@ -1546,8 +1555,9 @@ CREATE TABLE @extschema@.incident_probe (
     enabled             boolean NOT NULL DEFAULT true,
     resolve_on_recovery boolean NOT NULL DEFAULT false,
     -- http
-    url                 text CONSTRAINT incident_probe_url_check CHECK (url ~* '^https?://[^/\s]+'),
-    method              text NOT NULL DEFAULT 'GET' CHECK (method IN ('GET', 'HEAD', 'POST')),
+    url                 text CONSTRAINT incident_probe_url_check CHECK (url ~* '^https?://[^/?#@\s]+([/?#]|$)'),
+    method              text NOT NULL DEFAULT 'GET'
+                        CONSTRAINT incident_probe_method_check CHECK (method IN ('GET', 'HEAD', 'POST')),
     headers             text[] NOT NULL DEFAULT '{}'
                         CONSTRAINT incident_probe_headers_check
                         CHECK (pg_catalog.array_position(headers, NULL) IS NULL
@@ -1690,7 +1700,9 @@ COMMENT ON CONSTRAINT incident_probe_timeout_check ON @extschema@.incident_probe
 COMMENT ON CONSTRAINT incident_probe_failures_check ON @extschema@.incident_probe IS 'Give the number of failing checks before an alert, from 1 to 100.';
 COMMENT ON CONSTRAINT incident_probe_recoveries_check ON @extschema@.incident_probe IS 'Give the number of passing checks before recovery, from 1 to 100.';
 COMMENT ON CONSTRAINT incident_probe_severity_check ON @extschema@.incident_probe IS 'Give P1, P2, P3, P4 or auto.';
-COMMENT ON CONSTRAINT incident_probe_url_check ON @extschema@.incident_probe IS 'Give an http:// or https:// URL with a host, such as ''https://shop.example/health''.';
+COMMENT ON CONSTRAINT incident_probe_url_check ON @extschema@.incident_probe IS 'Give an http:// or https:// URL with a host and without a user name or password (pass those as a header), such as ''https://shop.example/health''.';
+COMMENT ON CONSTRAINT incident_probe_method_check ON @extschema@.incident_probe IS 'Give GET, HEAD or POST.';
+COMMENT ON CONSTRAINT incident_probe_degraded_after_check ON @extschema@.incident_probe IS 'Give the latency from which a passing check counts as degraded, more than 0, such as ''3 seconds''.';
 COMMENT ON CONSTRAINT incident_probe_headers_check ON @extschema@.incident_probe IS 'Give headers as ''Name: value'' texts without line breaks (CR or LF), one header each.';
 COMMENT ON CONSTRAINT incident_probe_expect_status_check ON @extschema@.incident_probe IS 'Give HTTP status codes from 100 to 599, such as ''{200,204}''.';
 COMMENT ON CONSTRAINT incident_probe_target_check ON @extschema@.incident_probe IS 'An http probe has a url and no query; a sql probe has a query and run_as and no url.';
@@ -1815,7 +1827,37 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     p @extschema@.incident_probe;
+    authority text;
+    port text;
 BEGIN
+    -- the URL is shown to incident_viewer and written into the incidents it
+    -- declares: credentials go in headers, which only incident_admin reads
+    IF coalesce(pg_catalog.btrim(url), '') = '' THEN
+        RAISE EXCEPTION 'the url of HTTP probe "%" is empty', @extschema@.incident__quote(name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give an http:// or https:// URL with a host, such as ''https://shop.example/health''.';
+    END IF;
+    authority := pg_catalog.substring(pg_catalog.btrim(url), '^[A-Za-z]+://([^/?#]*)');
+    IF authority LIKE '%@%' THEN
+        RAISE EXCEPTION 'the url of HTTP probe "%" holds a user name or password', @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = pg_catalog.format('It was given as %s.',
+                               @extschema@.incident__quote(pg_catalog.regexp_replace(pg_catalog.btrim(url), '^([A-Za-z]+://)[^/?#]*@', '\1...@'))),
+                  HINT = 'Incident viewers read a probe''s url, and the incidents it declares quote it: pass credentials as a header, such as headers => ARRAY[''Authorization: Basic ...''], which only incident_admin reads.';
+    END IF;
+    port := pg_catalog.substring(authority, '^(?:\[[^]]*\]|[^\[:]*):(.*)$');
+    IF port IS NOT NULL AND (port !~ '^[0-9]{1,5}$' OR port::int NOT BETWEEN 1 AND 65535) THEN
+        RAISE EXCEPTION 'invalid port "%" in the url of HTTP probe "%"', @extschema@.incident__quote(port),
+                        @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give a port from 1 to 65535, such as ''https://shop.example:8443/health'', or none for the scheme''s own.';
+    END IF;
+    IF pg_catalog.upper(pg_catalog.btrim(method)) = 'HEAD' AND (expect_body IS NOT NULL OR expect_body_regex IS NOT NULL) THEN
+        RAISE EXCEPTION 'HTTP probe "%" expects a body from a HEAD request', @extschema@.incident__quote(name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A response to HEAD has no body, so every check would fail.',
+                  HINT = 'Use method => ''GET'' to check the body, or drop expect_body and expect_body_regex.';
+    END IF;
     p.name := name; p.kind := 'http'; p.url := pg_catalog.btrim(url); p.every := every; p.timeout := timeout;
     p.failures := failures; p.recoveries := recoveries;
     p.severity := CASE WHEN pg_catalog.lower(pg_catalog.btrim(severity)) = 'auto' THEN 'auto'
@@ -1919,7 +1961,8 @@ BEGIN
     status := (result ->> 'status')::int;
     value := (result ->> 'value')::numeric;
     latency_ms := (result ->> 'latency_ms')::double precision;
-    error := result ->> 'error';
+    -- the query's own message, which the recorded error may leave out
+    error := coalesce(result ->> 'message', result ->> 'error');
     timings := result -> 'timings';
     IF record THEN
         state := @extschema@.incident__probe_record(probe_id_, result);
@@ -1928,7 +1971,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident_probe_run(text, boolean) IS
-'Runs one check of the probe now, in this session, the way the worker would (works without the worker), and returns what it found: ok, failure, HTTP status or SQL value, latency, error, phase timings and the raw result. Nothing is recorded unless record is true; then the result goes through the same rules as the worker''s checks and state is the probe''s new state. For incident_admin, while writing a probe.';
+'Runs one check of the probe now, in this session, the way the worker would (works without the worker), and returns what it found: ok, failure, HTTP status or SQL value, latency, error (for a SQL probe the query''s own error message, which the recorded result, read by incident_viewer, replaces by its SQLSTATE where it may quote data), phase timings and the raw result. Nothing is recorded unless record is true; then the result goes through the same rules as the worker''s checks and state is the probe''s new state. For incident_admin, while writing a probe.';
 
 ------------------------------------------------------------------------------
 -- What a result means: the one place that decides

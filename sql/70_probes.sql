@@ -154,6 +154,21 @@ SELECT incident_probe_http('hdr', 'https://example.com/', headers => ARRAY[E'X-A
 SELECT incident_probe_http('codes', 'https://example.com/', expect_status => '{200,700}');
 SELECT incident_probe_http('regex', 'https://example.com/', expect_body_regex => '"status": *(ok');
 SELECT incident_probe_http('sev', 'https://example.com/', severity => 'P7');
+SELECT incident_probe_http('nourl', NULL);
+SELECT incident_probe_http('nourl', '  ');
+-- credentials in a URL would be read by viewers: refused, and not quoted
+SELECT incident_probe_http('cred', 'https://monitor:s3cret@example.com/health');
+SELECT incident_probe_http('cred', 'https://token@example.com/');
+SELECT incident_probe_http('port', 'https://example.com:99999/');
+SELECT incident_probe_http('port', 'https://example.com:0/');
+SELECT incident_probe_http('port', 'http://[::1]:8080/health') > 0 AS ipv6_with_port;
+SELECT incident_probe_http('port', 'http://[::1]/health') > 0 AS ipv6_without_port;
+SELECT incident_probe_drop('port');
+SELECT incident_probe_http('head', 'https://example.com/', method => 'HEAD', expect_body => 'ok');
+SELECT incident_probe_http('head', 'https://example.com/', method => 'PUT');
+SELECT incident_probe_http('head', 'https://example.com/', degraded_after => '-1 second');
+-- nothing of those was written
+SELECT count(*) AS written FROM incident_probe WHERE name IN ('nourl', 'cred', 'head');
 SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity');
 SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', run_as => 'nobody_here');
 SELECT incident_probe_sql('conns', 'SELECT count(*) FROM pg_stat_activity', run_as => current_user);
@@ -201,6 +216,14 @@ SELECT incident_probe_sql('odd', 'SELECT 1 WHERE false', run_as => 'regress_prob
 SELECT ok, failure, error FROM incident_probe_run('odd');
 SELECT incident_probe_sql('odd', 'SELECT pg_is_in_recovery()', run_as => 'regress_probe_runner') > 0 AS created;
 SELECT ok, failure, value, error FROM incident_probe_run('odd');
+-- an error message that may quote data is recorded by its SQLSTATE only;
+-- the admin running the probe sees the message
+SELECT incident_probe_sql('odd', 'SELECT ''p4ssw0rd''::int', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error, result ->> 'error' AS recorded FROM incident_probe_run('odd', record => true);
+SELECT last_error FROM incident_probe_status WHERE name = 'odd';
+SELECT count(*) AS leaks FROM incident_probe_result WHERE error LIKE '%p4ssw0rd%';
+SELECT incident_probe_sql('odd', 'SELECT count(*) FROM no_such_table', run_as => 'regress_probe_runner') > 0 AS created;
+SELECT ok, failure, error, result ->> 'error' AS recorded FROM incident_probe_run('odd');
 -- the query runs as run_as, restricted: no SET ROLE, search_path pinned
 SELECT incident_probe_sql('who', 'SELECT (current_user = ''regress_probe_runner'' AND current_setting(''search_path'') = ''pg_catalog, public, pg_temp'')::int', run_as => 'regress_probe_runner') > 0 AS created;
 SELECT ok, value FROM incident_probe_run('who');

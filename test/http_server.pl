@@ -20,6 +20,8 @@
 #   /close              reads the request and closes without answering
 #   /redirect-file      302 to file:///etc/passwd
 #   /redirect-loop      302 to /redirect-loop
+#   /redirect?to=URL    302 to URL (percent-decoded)
+#   /headers            200 with the request's header lines as the body
 #   /stats              200 "hanging=N": connections /hang holds open
 #   /big?bytes=N        200 with N bytes of "x" and a Content-Length;
 #                       &chunked=1: without one, the body ends at close
@@ -270,6 +272,12 @@ sub respond
 	elsif ($path eq '/body') { $c->{out} = response(200, $q{text} // '') }
 	elsif ($path eq '/redirect-file') { $c->{out} = response(302, 'moved', 'Location: file:///etc/passwd') }
 	elsif ($path eq '/redirect-loop') { $c->{out} = response(302, 'again', 'Location: /redirect-loop') }
+	elsif ($path eq '/redirect') { $c->{out} = response(302, 'moved', 'Location: ' . ($q{to} // '/ok')) }
+	elsif ($path eq '/headers')
+	{
+		my (undef, @lines) = split /\r\n/, $head;
+		$c->{out} = response(200, join("\n", @lines));
+	}
 	elsif ($path eq '/slow')
 	{
 		$c->{state} = 'timed';

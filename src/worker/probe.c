@@ -480,7 +480,12 @@ probe_http_request(const ProbeHttpConfig *config, HttpRequest *req, int max_byte
 	req->connect_timeout_ms = req->timeout_ms;
 	req->verify_tls = config->verify_tls;
 	req->max_bytes = max_bytes;
-	req->max_redirects = PROBE_MAX_REDIRECTS;
+	/*
+	 * libcurl sends custom headers (an API key) to whatever host a redirect
+	 * names, https or not, and strips only Authorization and cookies: a
+	 * probe with headers gets its own URL's answer, 3xx included.
+	 */
+	req->max_redirects = config->nheaders > 0 ? 0 : PROBE_MAX_REDIRECTS;
 	/* every check connects (and does TLS) anew, as a new visitor would */
 	req->fresh_connection = true;
 }

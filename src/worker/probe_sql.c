@@ -56,7 +56,8 @@
 typedef struct ProbeSqlOutcome
 {
 	const char *failure;		/* NULL when the query returned a value */
-	char	   *error;
+	char	   *error;			/* recorded, so read by incident_viewer */
+	char	   *message;		/* the query's own error, for incident_admin */
 	bool		isnull;
 	bool		is_bool;
 	bool		bool_value;
@@ -66,6 +67,7 @@ typedef struct ProbeSqlOutcome
 
 static void probe_sql_execute(const ProbeSqlCheck *check, Oid role, ProbeSqlOutcome *out);
 static void probe_sql_take_value(ProbeSqlOutcome *out, MemoryContext cxt);
+static char *probe_sql_error_text(const ErrorData *edata);
 static char *probe_sql_judge(const ProbeSqlCheck *check, const ProbeSqlOutcome *out);
 static int	probe_sql_cmp(const char *a, const char *b);
 
@@ -191,7 +193,7 @@ probe_sql_query(void *arg)
 	run->out->latency_ms = (double) (GetCurrentTimestamp() - run->start) / 1000.0;
 	if (ret < 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("the query could not run: %s", SPI_result_code_string(ret))));
 	probe_sql_take_value(run->out, run->cxt);
 	SPI_finish();
@@ -230,15 +232,47 @@ probe_sql_execute(const ProbeSqlCheck *check, Oid role, ProbeSqlOutcome *out)
 		return;
 	out->latency_ms = (double) (GetCurrentTimestamp() - run.start) / 1000.0;
 	out->failure = timed_out ? "timeout" : "sql_error";
-	out->error = timed_out ?
-		psprintf("the query ran longer than the probe's timeout (%d ms)", check->timeout_ms) :
-		psprintf("%s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
+	if (timed_out)
+		out->error = psprintf("the query ran longer than the probe's timeout (%d ms)", check->timeout_ms);
+	else
+	{
+		out->message = psprintf("%s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
+		out->error = probe_sql_error_text(edata);
+	}
 	FreeErrorData(edata);
 }
 
 /*
+ * What the recorded result says of the query's error. It is shown to
+ * incident_viewer, who may not read what run_as reads, and an error's
+ * message may quote the data (invalid input syntax for type integer:
+ * "..."), so the message is kept only for the classes of error whose
+ * messages name objects and limits rather than values: syntax and access
+ * rules (42), a read-only transaction (25), resources and limits (53, 54),
+ * object state (55), cancels and shutdowns (57), system errors (58),
+ * connections (08), unsupported features (0A), conflicts (40) and
+ * unknown schemas or catalogs (3D, 3F). Others keep their SQLSTATE, and
+ * incident_probe_run() shows their message to incident_admin.
+ */
+static char *
+probe_sql_error_text(const ErrorData *edata)
+{
+	static const char *const named_classes[] = {
+		"42", "25", "53", "54", "55", "57", "58", "08", "0A", "40", "3D", "3F"
+	};
+	const char *state = unpack_sql_state(edata->sqlerrcode);
+
+	for (size_t i = 0; i < lengthof(named_classes); i++)
+		if (strncmp(state, named_classes[i], 2) == 0)
+			return psprintf("%s (SQLSTATE %s)", edata->message, state);
+	return psprintf("the query failed with SQLSTATE %s "
+					"(its message may quote data: incident_probe_run() shows it)", state);
+}
+
+/*
  * Takes the value from the first column of the first row SPI returned,
- * copied into cxt; raises an error when there is no usable value.
+ * copied into cxt, or the failure (in cxt too) when there is no usable
+ * value.
  */
 static void
 probe_sql_take_value(ProbeSqlOutcome *out, MemoryContext cxt)
@@ -248,15 +282,19 @@ probe_sql_take_value(ProbeSqlOutcome *out, MemoryContext cxt)
 	Datum		d;
 
 	if (SPI_tuptable == NULL || SPI_tuptable->tupdesc->natts < 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the query returned no column"),
-				 errhint("A probe's query returns one number or boolean, as SELECT count(*) FROM ... does.")));
+	{
+		out->failure = "sql_error";
+		out->error = MemoryContextStrdup(cxt, "the query returned no column "
+										 "(it should return one number or boolean, as SELECT count(*) FROM ... does)");
+		return;
+	}
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("the query returned no row"),
-				 errhint("A probe's query returns one number or boolean, as SELECT count(*) FROM ... does.")));
+	{
+		out->failure = "sql_error";
+		out->error = MemoryContextStrdup(cxt, "the query returned no row "
+										 "(it should return one number or boolean, as SELECT count(*) FROM ... does)");
+		return;
+	}
 
 	type = getBaseType(SPI_gettypeid(SPI_tuptable->tupdesc, 1));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -272,10 +310,14 @@ probe_sql_take_value(ProbeSqlOutcome *out, MemoryContext cxt)
 		return;
 	}
 	if (TypeCategory(type) != TYPCATEGORY_NUMERIC)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("the query returned a value of type %s", format_type_be(type)),
-				 errhint("A probe's query returns one number or boolean; cast the value, as count(*)::int or x > 0.")));
+	{
+		out->failure = "sql_error";
+		out->error = MemoryContextStrdup(cxt, psprintf("the query returned a value of type %s "
+													   "(it should return a number or a boolean: cast it, "
+													   "as count(*)::int or x > 0)",
+													   format_type_be(type)));
+		return;
+	}
 	/* through numeric, so that a type numeric cannot read fails here */
 	d = DirectFunctionCall3(numeric_in,
 							CStringGetDatum(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
@@ -364,6 +406,11 @@ probe_sql_judge(const ProbeSqlCheck *check, const ProbeSqlOutcome *out)
 	{
 		appendStringInfoString(&buf, ", \"error\": ");
 		escape_json(&buf, error);
+	}
+	if (out->message)
+	{
+		appendStringInfoString(&buf, ", \"message\": ");
+		escape_json(&buf, out->message);
 	}
 	appendStringInfoString(&buf, ", \"at\": ");
 	escape_json(&buf, timestamptz_to_str(GetCurrentTimestamp()));

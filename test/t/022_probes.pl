@@ -7,7 +7,8 @@
 #  - an endpoint answering 500 is down after `failures` checks and declares
 #    exactly one incident, whatever more checks come;
 #  - a hanging endpoint times out and delays no other probe;
-#  - redirects to file:// and redirect loops are refused by the engine;
+#  - redirects to file:// and redirect loops are refused by the engine, and a
+#    probe with headers follows no redirect (its headers go to its own URL);
 #  - pointing the failing probe at a healthy URL records the recovery and
 #    resolves the incident (resolve_on_recovery);
 #  - the worker terminated, and the whole server restarted with -m immediate,
@@ -81,6 +82,21 @@ ok( $node->poll_query_until('postgres',
 ok( $node->poll_query_until('postgres',
 		q{SELECT last_failure = 'redirects' FROM incident_probe_status WHERE name = 'looping'}),
 	'a redirect loop stops at the limit');
+
+# ---- a probe's headers go to its own URL only: with headers, no redirect is followed ----
+# (libcurl would send them to the other host; /headers echoes what it was sent)
+my $elsewhere = "http://localhost:$port/headers";
+$node->safe_psql(
+	'postgres', qq{
+SELECT incident_probe_http('keyed', '$base/redirect?to=$elsewhere', headers => ARRAY['X-Api-Key: s3cret'],
+                           expect_body => 'X-Api-Key', enabled => false);
+SELECT incident_probe_http('unkeyed', '$base/redirect?to=$elsewhere', expect_body => 'Host: localhost', enabled => false);
+});
+is( $node->safe_psql('postgres', q{SELECT status || ' ' || failure FROM incident_probe_run('keyed')}),
+	'302 body',
+	'a probe with headers gets the redirect itself and sends nothing to the host it names');
+is($node->safe_psql('postgres', q{SELECT status || ' ' || ok FROM incident_probe_run('unkeyed')}),
+	'200 true', 'a probe without headers follows the redirect');
 
 # ---- SQL probes ----
 $node->safe_psql(
