@@ -63,6 +63,8 @@ int			incident_max_concurrent_requests = 100;
 int			incident_http_timeout = 10000;
 int			incident_max_response_bytes = 1024 * 1024;
 int			incident_result_retention = 30 * 24 * 60 * 60;
+int			incident_notification_retry_max = 10 * 60 * 1000;
+int			incident_notification_dead_after = 24 * 60 * 60;
 char	   *incident_worker_fail_phase = NULL;
 bool		incident_sql_probe_allow_superuser = false;
 
@@ -232,6 +234,32 @@ incident_define_worker_settings(void)
 							"Older results are deleted by the worker; 0 keeps them forever.",
 							&incident_result_retention,
 							30 * 24 * 60 * 60,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.notification_retry_max",
+							"Sets the longest wait between two attempts at a failing notification.",
+							"The wait doubles from 1 second after each failure, with jitter, up to this; a receiver's Retry-After may ask for longer.",
+							&incident_notification_retry_max,
+							10 * 60 * 1000,
+							1000,
+							24 * 60 * 60 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL,
+							NULL,
+							NULL);
+
+	DefineCustomIntVariable("pg_incident.notification_dead_after",
+							"Sets how long the pg_incident worker tries to deliver a notification before it is dead.",
+							"A dead notification shows in incident_notification_dead until incident_notification_retry() queues it again; 0 tries forever.",
+							&incident_notification_dead_after,
+							24 * 60 * 60,
 							0,
 							INT_MAX,
 							PGC_SIGHUP,

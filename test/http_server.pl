@@ -13,7 +13,8 @@
 #   /500                500 "error"
 #   /status?code=N      status N
 #   /switch?name=S      the status last set for S (200 until then)
-#   /set?name=S&code=N  200 "set": /switch?name=S answers N from now on
+#   /set?name=S&code=N  200 "set": /switch?name=S and /hook?name=S answer N
+#                       from now on (&retry_after=N: with that header)
 #   /body?text=T        200 with the body T (percent-decoded)
 #   /slow?ms=N          200 "slow" after N milliseconds
 #   /hang               reads the request and never answers
@@ -22,6 +23,13 @@
 #   /redirect-loop      302 to /redirect-loop
 #   /redirect?to=URL    302 to URL (percent-decoded)
 #   /headers            200 with the request's header lines as the body
+#   /hook?name=S        a webhook receiver: keeps the request (its header
+#                       lines, its body, when it came) and answers the status
+#                       last set for S by /set (200 until then; 0: never
+#                       answers), with &retry_after=N there a Retry-After: N
+#   /hooks?name=S       200 with what /hook?name=S kept, as a JSON array of
+#                       {"at": seconds, "status": answered, "headers": {lower-
+#                       cased name: value}, "body": text}
 #   /stats              200 "hanging=N": connections /hang holds open
 #   /big?bytes=N        200 with N bytes of "x" and a Content-Length;
 #                       &chunked=1: without one, the body ends at close
@@ -38,6 +46,7 @@ use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use File::Temp qw(tempdir);
 use IO::Select;
 use IO::Socket::INET;
+use JSON::PP;
 use Time::HiRes qw(time);
 
 $SIG{PIPE} = 'IGNORE';
@@ -85,8 +94,9 @@ $SIG{TERM} = sub { $running = 0 };
 
 # per connection: { sock, tls (handshake pending), in, out, state, at, big, chunked }
 my %conn;
-# the statuses /set gave, by name, for /switch
-my %switch;
+my %switch;         # name => status, set by /set
+my %retry_after;    # name => Retry-After seconds, set by /set
+my %hooks;          # name => [requests /hook kept]
 my $sel = IO::Select->new($plain);
 $sel->add($tls) if $tls;
 my $wsel = IO::Select->new;
@@ -199,7 +209,7 @@ sub step
 		my $head = substr($c->{in}, 0, $end);
 		my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
 		return if length($c->{in}) < $end + 4 + ($len // 0);
-		respond($c, $head);
+		respond($c, $head, substr($c->{in}, $end + 4, $len // 0));
 	}
 	if ($c->{state} eq 'writing')
 	{
@@ -231,7 +241,7 @@ sub step
 # Decide the response to a request whose head has been read.
 sub respond
 {
-	my ($c, $head) = @_;
+	my ($c, $head, $body) = @_;
 	my ($target) = $head =~ /^\S+\s+(\S+)/;
 	$target //= '/';
 	my ($path, $query) = split /\?/, $target, 2;
@@ -245,6 +255,25 @@ sub respond
 		$q{$k} = $v;
 	}
 
+	if ($path eq '/hook')
+	{
+		my $name = $q{name} // '';
+		my $code = $switch{$name} // 200;
+		my %h;
+		my (undef, @lines) = split /\r\n/, $head;
+		for (@lines) { $h{ lc $1 } = $2 if /^([^:]+):\s*(.*)$/ }
+		utf8::decode($body);
+		push @{ $hooks{$name} }, { at => time(), status => $code, headers => \%h, body => $body };
+		if ($code == 0)
+		{
+			$c->{state} = 'hanging';
+			return;
+		}
+		$c->{state} = 'writing';
+		$c->{out} = response($code, 'hook',
+			defined $retry_after{$name} ? ("Retry-After: $retry_after{$name}") : ());
+		return;
+	}
 	if ($path eq '/hang')
 	{
 		$c->{state} = 'hanging';
@@ -266,6 +295,7 @@ sub respond
 	elsif ($path eq '/set')
 	{
 		$switch{ $q{name} // '' } = int($q{code} // 200);
+		$retry_after{ $q{name} // '' } = $q{retry_after};
 		$c->{out} = response(200, 'set');
 	}
 	elsif ($path eq '/status') { $c->{out} = response(int($q{code} // 200), 'status') }
@@ -273,6 +303,10 @@ sub respond
 	elsif ($path eq '/redirect-file') { $c->{out} = response(302, 'moved', 'Location: file:///etc/passwd') }
 	elsif ($path eq '/redirect-loop') { $c->{out} = response(302, 'again', 'Location: /redirect-loop') }
 	elsif ($path eq '/redirect') { $c->{out} = response(302, 'moved', 'Location: ' . ($q{to} // '/ok')) }
+	elsif ($path eq '/hooks')
+	{
+		$c->{out} = response(200, JSON::PP->new->utf8->canonical->encode($hooks{ $q{name} // '' } // []));
+	}
 	elsif ($path eq '/headers')
 	{
 		my (undef, @lines) = split /\r\n/, $head;

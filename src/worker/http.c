@@ -90,8 +90,9 @@ struct HttpEngine
 	int			free_head;		/* free slots, a stack */
 	int			nfree;
 	int			running;
-	int			done_head;		/* done slots, a FIFO */
-	int			done_tail;
+	int			done_head[HTTP_MAX_OWNERS]; /* done slots, a FIFO per owner */
+	int			done_tail[HTTP_MAX_OWNERS];
+	int			ndone_of[HTTP_MAX_OWNERS];
 	int			ndone;
 
 	int			epoll_fd;		/* the sockets curl wants watched */
@@ -210,7 +211,8 @@ http_engine_create(int max_concurrent)
 	}
 	engine->free_head = 0;
 	engine->nfree = max_concurrent;
-	engine->done_head = engine->done_tail = -1;
+	for (i = 0; i < HTTP_MAX_OWNERS; i++)
+		engine->done_head[i] = engine->done_tail[i] = -1;
 
 	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb);
 	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETDATA, engine);
@@ -266,6 +268,7 @@ http_engine_submit(HttpEngine *engine, const HttpRequest *req)
 	memset(slot, 0, sizeof(*slot));
 	slot->next = -1;
 	slot->result.id = req->id;
+	slot->result.owner = (req->owner >= 0 && req->owner < HTTP_MAX_OWNERS) ? req->owner : 0;
 	slot->result.started_at = GetCurrentTimestamp();
 	slot->max_bytes = req->max_bytes < 0 ? 0 : req->max_bytes;
 	slot->keep_cap = (size_t) Min(slot->max_bytes, (int64) HTTP_BODY_KEEP_MAX);
@@ -334,12 +337,13 @@ http_engine_capacity_left(HttpEngine *engine)
 }
 
 /*
- * Completed requests whose result has not been taken yet.
+ * Completed requests of an owner whose result has not been taken yet.
  */
 int
-http_engine_results_waiting(HttpEngine *engine)
+http_engine_results_waiting(HttpEngine *engine, int owner)
 {
-	return engine->ndone;
+	Assert(owner >= 0 && owner < HTTP_MAX_OWNERS);
+	return engine->ndone_of[owner];
 }
 
 /*
@@ -447,21 +451,24 @@ http_engine_work(HttpEngine *engine)
 }
 
 /*
- * Take the oldest completed request; false when none is waiting. The caller
- * owns what *out points to and frees it with http_result_free.
+ * Take the owner's oldest completed request; false when none is waiting.
+ * The caller owns what *out points to and frees it with http_result_free.
  */
 bool
-http_engine_next_result(HttpEngine *engine, HttpResult *out)
+http_engine_next_result(HttpEngine *engine, int owner, HttpResult *out)
 {
-	int			index = engine->done_head;
+	int			index;
 	HttpSlot   *slot;
 
+	Assert(owner >= 0 && owner < HTTP_MAX_OWNERS);
+	index = engine->done_head[owner];
 	if (index < 0)
 		return false;
 	slot = &engine->slots[index];
-	engine->done_head = slot->next;
-	if (engine->done_head < 0)
-		engine->done_tail = -1;
+	engine->done_head[owner] = slot->next;
+	if (engine->done_head[owner] < 0)
+		engine->done_tail[owner] = -1;
+	engine->ndone_of[owner]--;
 	engine->ndone--;
 
 	*out = slot->result;
@@ -745,6 +752,14 @@ http_finish(HttpEngine *engine, HttpSlot *slot, CURLcode code)
 	res->failure = http_failure_of(code, slot);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
 	res->status = status;
+#if LIBCURL_VERSION_NUM >= 0x074200		/* 7.66.0 */
+	{
+		curl_off_t	retry_after = 0;
+
+		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+			res->retry_after_s = (long) Min(retry_after, (curl_off_t) 7 * 24 * 3600);
+	}
+#endif
 	if (curl_easy_getinfo(easy, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url != NULL)
 		res->final_url = strdup(url);
 
@@ -797,14 +812,16 @@ static void
 http_queue_done(HttpEngine *engine, int index)
 {
 	HttpSlot   *slot = &engine->slots[index];
+	int			owner = slot->result.owner;
 
 	slot->state = HTTP_SLOT_DONE;
 	slot->next = -1;
-	if (engine->done_tail < 0)
-		engine->done_head = index;
+	if (engine->done_tail[owner] < 0)
+		engine->done_head[owner] = index;
 	else
-		engine->slots[engine->done_tail].next = index;
-	engine->done_tail = index;
+		engine->slots[engine->done_tail[owner]].next = index;
+	engine->done_tail[owner] = index;
+	engine->ndone_of[owner]++;
 	engine->ndone++;
 }
 

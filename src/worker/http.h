@@ -12,7 +12,7 @@
  *		{
  *			CHECK_FOR_INTERRUPTS();
  *			submit while http_engine_capacity_left(e) > 0;
- *			while (http_engine_next_result(e, &res)) { ...; http_result_free(&res); }
+ *			while (http_engine_next_result(e, owner, &res)) { ...; http_result_free(&res); }
  *			http_engine_wait(e, MyLatch, max_ms);	-- latch, sockets, timer
  *			ResetLatch(MyLatch);
  *		}
@@ -38,6 +38,13 @@
 
 /* size of a result's error text, NUL included (curl's CURL_ERROR_SIZE) */
 #define HTTP_ERROR_SIZE		256
+
+/*
+ * The engine keeps one queue of results per owner (0 .. HTTP_MAX_OWNERS - 1),
+ * the caller's number for whoever takes them, so that the process's probes
+ * and its notifications each take their own.
+ */
+#define HTTP_MAX_OWNERS		2
 
 typedef enum HttpMethod
 {
@@ -68,6 +75,7 @@ typedef enum HttpFailure
 typedef struct HttpRequest
 {
 	int64		id;				/* the caller's; echoed in the result */
+	int			owner;			/* whose queue the result joins */
 	const char *url;
 	HttpMethod	method;
 	const char *body;			/* POST body, or NULL */
@@ -90,9 +98,11 @@ typedef struct HttpRequest
 typedef struct HttpResult
 {
 	int64		id;
+	int			owner;
 	HttpFailure failure;
 	int			curl_code;		/* CURLcode, for logs; 0 when ok */
 	long		status;			/* HTTP status of the last response, 0 if none */
+	long		retry_after_s;	/* its Retry-After, in seconds; 0 if none */
 	char	   *final_url;		/* after redirects; NULL if unknown */
 	double		namelookup_ms;	/* from the start of the transfer to ... */
 	double		connect_ms;
@@ -121,15 +131,15 @@ extern bool http_engine_submit(HttpEngine *engine, const HttpRequest *req);
 extern int	http_engine_in_flight(HttpEngine *engine);
 extern int	http_engine_capacity_left(HttpEngine *engine);
 extern bool http_engine_idle(HttpEngine *engine);
-extern int	http_engine_results_waiting(HttpEngine *engine);
+extern int	http_engine_results_waiting(HttpEngine *engine, int owner);
 
 /* the waiting; http_engine_wait may raise an error (WaitLatchOrSocket) */
 extern long http_engine_timeout_ms(HttpEngine *engine);
 extern void http_engine_wait(HttpEngine *engine, Latch *latch, long max_ms);
 extern void http_engine_work(HttpEngine *engine);
 
-/* completed requests, in the order they completed */
-extern bool http_engine_next_result(HttpEngine *engine, HttpResult *out);
+/* an owner's completed requests, in the order they completed */
+extern bool http_engine_next_result(HttpEngine *engine, int owner, HttpResult *out);
 extern void http_result_free(HttpResult *result);
 
 #endif							/* PG_INCIDENT_HTTP_H */

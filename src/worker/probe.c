@@ -780,7 +780,7 @@ probe_record_results(HttpEngine *engine, int flush_interval_ms)
 		/* the requests in flight make no progress meanwhile: the rest next turn */
 		if (n > 0 && TimestampDifferenceExceeds(started, GetCurrentTimestamp(), PROBE_RECORD_BUDGET_MS))
 			break;
-		if (!http_engine_next_result(engine, &res))
+		if (!http_engine_next_result(engine, HTTP_OWNER_PROBES, &res))
 			break;
 		if (probe_expects)
 			expect = hash_search(probe_expects, &res.id, HASH_FIND, NULL);

@@ -125,7 +125,7 @@ probe_run_http(HeapTuple tup, TupleDesc desc)
 	PG_TRY();
 	{
 		(void) http_engine_submit(engine, &req);
-		while (!http_engine_next_result(engine, &res))
+		while (!http_engine_next_result(engine, HTTP_OWNER_PROBES, &res))
 		{
 			CHECK_FOR_INTERRUPTS();
 			http_engine_wait(engine, MyLatch, -1);

@@ -131,6 +131,9 @@ static bool worker_lock_extension(void);
 static void worker_phase_context(void *arg);
 static void worker_phase_check_extension(void *arg);
 static void worker_phase_release_claims(void *arg);
+static void worker_phase_deliver(void *arg);
+static void worker_phase_record_deliveries(void *arg);
+static bool worker_notify_due(TimestampTz now);
 static void worker_phase_record(void *arg);
 static void worker_phase_claim(void *arg);
 static void worker_phase_write_passes(void *arg);
@@ -604,6 +607,7 @@ worker_turn(WorkerMode *mode)
 		TimestampTz now = GetCurrentTimestamp();
 
 		if (!worker_http_record_due(now) && !worker_http_claim_due(now) && !worker_http_write_due(now) &&
+			!worker_notify_due(now) &&
 			!TimestampDifferenceExceeds(worker_last_prune, now, WORKER_PRUNE_INTERVAL_MS))
 			return worker_http_wait_ms();
 	}
@@ -625,6 +629,7 @@ worker_turn(WorkerMode *mode)
 			worker_http_start();
 			probe_forget_checks();
 			probe_schedule_forget();
+			outbox_forget();
 			incident_worker_state_counts(-1, -1);
 		}
 		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
@@ -654,6 +659,19 @@ static long
 worker_turn_http(void)
 {
 	TimestampTz now = GetCurrentTimestamp();
+
+	/* deliveries first: a finished one may let the next of its incident go */
+	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0)
+	{
+		worker_run_phase("recording deliveries", worker_phase_record_deliveries, NULL);
+		now = GetCurrentTimestamp();
+	}
+	if (http_engine_capacity_left(worker_http) > 0 && outbox_due(now))
+	{
+		if (!worker_run_phase("delivering notifications", worker_phase_deliver, NULL))
+			outbox_claim_failed();
+		now = GetCurrentTimestamp();
+	}
 
 	if (worker_http_record_due(now))
 	{
@@ -685,7 +703,6 @@ worker_turn_http(void)
 		worker_last_prune = GetCurrentTimestamp();
 		worker_run_phase("pruning old results", worker_phase_prune, NULL);
 	}
-	/* later: "delivering notifications" (outbox.c) */
 
 	now = GetCurrentTimestamp();
 	if (TimestampDifferenceExceeds(worker_last_counts, now, WORKER_COUNTS_INTERVAL_MS))
@@ -704,7 +721,7 @@ worker_turn_http(void)
 static bool
 worker_http_record_due(TimestampTz now)
 {
-	return http_engine_results_waiting(worker_http) > 0 &&
+	return http_engine_results_waiting(worker_http, HTTP_OWNER_PROBES) > 0 &&
 		(http_engine_capacity_left(worker_http) == 0 ||
 		 TimestampDifferenceExceeds(worker_last_record, now, WORKER_CLAIM_BATCH_MS));
 }
@@ -751,6 +768,16 @@ worker_http_write_due(TimestampTz now)
 }
 
 /*
+ * Whether the HTTP worker has notifications to deliver or record now.
+ */
+static bool
+worker_notify_due(TimestampTz now)
+{
+	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
+		(http_engine_capacity_left(worker_http) > 0 && outbox_due(now));
+}
+
+/*
  * How long the HTTP worker may wait before its next turn has work.
  */
 static long
@@ -774,8 +801,14 @@ worker_http_wait_ms(void)
 			next = Max(next, TimestampTzPlusMilliseconds(worker_last_claim, WORKER_CLAIM_BATCH_MS));
 		wake_at = Min(wake_at, next);
 	}
-	if (http_engine_results_waiting(worker_http) > 0)
+	if (http_engine_results_waiting(worker_http, HTTP_OWNER_PROBES) > 0)
 		wake_at = Min(wake_at, TimestampTzPlusMilliseconds(worker_last_record, WORKER_CLAIM_BATCH_MS));
+	/* a notification is due, or its outcome is to be recorded, at once */
+	if (http_engine_capacity_left(worker_http) > 0)
+		wake_at = Min(wake_at, outbox_next_due());
+	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
+		(http_engine_capacity_left(worker_http) > 0 && incident_worker_notifications_woken(false)))
+		wake_at = now;
 	wake_at = Min(wake_at, write_at);
 	if (wake_at <= now)
 		return 0;
@@ -973,6 +1006,29 @@ static void
 worker_phase_release_claims(void *arg)
 {
 	probe_release_claims(worker_role == WORKER_ROLE_SQL ? "sql" : "http");
+	if (worker_role != WORKER_ROLE_SQL)
+		outbox_release_claims();
+}
+
+/*
+ * Phase: claim the due notifications and hand them to the engine, ahead of
+ * the probes (outbox.c).
+ */
+static void
+worker_phase_deliver(void *arg)
+{
+	incident_worker_state_done(outbox_claim(worker_http, http_engine_capacity_left(worker_http),
+											incident_http_timeout, incident_max_response_bytes));
+}
+
+/*
+ * Phase: record what became of the deliveries the engine finished.
+ */
+static void
+worker_phase_record_deliveries(void *arg)
+{
+	(void) outbox_record_results(worker_http, incident_notification_retry_max,
+								 incident_notification_dead_after);
 }
 
 /*
@@ -1020,6 +1076,7 @@ static void
 worker_phase_prune(void *arg)
 {
 	probe_prune(incident_result_retention);
+	outbox_prune(incident_result_retention);
 }
 
 /*

@@ -40,6 +40,12 @@ extern int	incident_result_retention;
 extern char *incident_worker_fail_phase;
 extern bool incident_sql_probe_allow_superuser;
 extern int	incident_probe_flush_interval;
+extern int	incident_notification_retry_max;
+extern int	incident_notification_dead_after;
+
+/* whose results the HTTP worker's engine queues (HttpRequest.owner) */
+#define HTTP_OWNER_PROBES			0
+#define HTTP_OWNER_NOTIFICATIONS	1
 
 /* seconds after which the launcher restarts a database worker that exited */
 #define INCIDENT_WORKER_RESTART_SECONDS 5
@@ -72,6 +78,18 @@ extern void incident_worker_state_claimed(double late_ms);
 extern void incident_worker_state_done(int n);
 extern void incident_worker_state_counts(int due, int in_flight);
 extern bool incident_worker_is_worker(void);
+extern void incident_worker_wake_notifications(void);
+extern bool incident_worker_notifications_woken(bool clear);
+
+/* ---- outbox.c: delivering notifications ---- */
+extern bool outbox_due(TimestampTz now);
+extern TimestampTz outbox_next_due(void);
+extern void outbox_forget(void);
+extern void outbox_claim_failed(void);
+extern int	outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes);
+extern int	outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s);
+extern void outbox_release_claims(void);
+extern void outbox_prune(int retention_s);
 
 /* buckets of the lateness histogram (worker_state.c has their edges) */
 #define WORKER_LATE_BUCKETS 16

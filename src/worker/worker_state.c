@@ -31,7 +31,10 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
+#include "storage/proc.h"
+#include "storage/procarray.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "storage/spin.h"
@@ -82,6 +85,7 @@ typedef struct WorkerShared
 {
 	slock_t		mutex;
 	WorkerSlot	slots[WORKER_NROLES];	/* indexed by WorkerRole */
+	pg_atomic_uint32 notifications_waiting; /* set at the commit of outbox rows */
 } WorkerShared;
 
 static WorkerShared *worker_shared = NULL;
@@ -144,6 +148,7 @@ worker_state_shmem_startup(void)
 	{
 		memset(worker_shared, 0, sizeof(WorkerShared));
 		SpinLockInit(&worker_shared->mutex);
+		pg_atomic_init_u32(&worker_shared->notifications_waiting, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -301,6 +306,49 @@ incident_worker_state_counts(int due, int in_flight)
 	worker_my_slot->due = due;
 	worker_my_slot->in_flight = in_flight;
 	SpinLockRelease(&worker_shared->mutex);
+}
+
+/*
+ * At the commit of outbox rows (outbox.c): tell the HTTP worker, and set
+ * its latch so that it delivers them now. Nothing when the library is not
+ * preloaded.
+ */
+void
+incident_worker_wake_notifications(void)
+{
+	pid_t		pid;
+	PGPROC	   *proc;
+
+	if (worker_shared == NULL)
+		return;
+	pg_atomic_write_u32(&worker_shared->notifications_waiting, 1);
+	SpinLockAcquire(&worker_shared->mutex);
+	pid = worker_shared->slots[WORKER_ROLE_DATABASE].pid;
+	SpinLockRelease(&worker_shared->mutex);
+	if (pid == 0)
+		return;
+	if (pid == MyProcPid)
+	{
+		SetLatch(MyLatch);
+		return;
+	}
+	proc = BackendPidGetProc(pid);
+	if (proc != NULL)
+		SetLatch(&proc->procLatch);
+}
+
+/*
+ * Whether outbox rows were committed since the flag was last cleared;
+ * clear clears it (the HTTP worker, about to claim).
+ */
+bool
+incident_worker_notifications_woken(bool clear)
+{
+	if (worker_shared == NULL)
+		return false;
+	if (clear)
+		return pg_atomic_exchange_u32(&worker_shared->notifications_waiting, 0) != 0;
+	return pg_atomic_read_u32(&worker_shared->notifications_waiting) != 0;
 }
 
 /*

@@ -1,0 +1,553 @@
+/* extension/70_notify.sql: notifications that are never lost.
+ *
+ * A channel (incident_channel) is where people are told: a webhook in the
+ * json or slack format. Every timeline event (incident_event) that a
+ * channel's routing takes writes one outbox row (incident_notification) per
+ * channel, rendered as the channel's body, in the same transaction as the
+ * event: a rolled-back declaration sends nothing, and a committed one is
+ * sent whatever happens to the server afterwards. The commit wakes the
+ * background worker (src/worker/outbox.c), which claims due rows in a short
+ * transaction, posts them through its HTTP engine, and records each outcome
+ * in another: delivered, or retried with exponential back-off and jitter
+ * (Retry-After honoured) until the row is older than
+ * pg_incident.notification_dead_after, when it is dead. Delivery is at
+ * least once; the event id is the idempotency key a receiver dedups on.
+ */
+
+------------------------------------------------------------------------------
+-- Channels
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.incident_channel (
+    id            serial PRIMARY KEY,
+    name          text NOT NULL UNIQUE
+                  CONSTRAINT incident_channel_name_check
+                  CHECK (name = pg_catalog.btrim(name) AND name <> '' AND pg_catalog.length(name) <= 100),
+    kind          text NOT NULL DEFAULT 'webhook'
+                  CONSTRAINT incident_channel_kind_check CHECK (kind IN ('webhook')),
+    url           text NOT NULL
+                  CONSTRAINT incident_channel_url_check CHECK (url ~* '^https?://[^/?#@\s]+([/?#]|$)'),
+    format        text NOT NULL DEFAULT 'json'
+                  CONSTRAINT incident_channel_format_check CHECK (format IN ('json', 'slack')),
+    min_severity  text NOT NULL DEFAULT 'P4'
+                  CONSTRAINT incident_channel_min_severity_check CHECK (min_severity IN ('P1', 'P2', 'P3', 'P4')),
+    secret        text CONSTRAINT incident_channel_secret_check
+                  CHECK (pg_catalog.length(secret) BETWEEN 16 AND 512),
+    events        text[] NOT NULL
+                  DEFAULT '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}'
+                  CONSTRAINT incident_channel_events_check
+                  CHECK (events <@ '{declared,acknowledged,status_update,severity_changed,assigned,note,checklist,resolved,closed,escalated,reminder,probe}'::text[]
+                         AND events <> '{}'),
+    components    text[] CONSTRAINT incident_channel_components_check
+                  CHECK (pg_catalog.array_position(components, NULL) IS NULL AND components <> '{}'),
+    link_template text CONSTRAINT incident_channel_link_template_check
+                  CHECK (link_template ~* '^https?://' AND pg_catalog.length(link_template) <= 500),
+    timeout       interval NOT NULL DEFAULT '10 seconds'
+                  CONSTRAINT incident_channel_timeout_check
+                  CHECK (timeout >= interval '100 milliseconds' AND timeout <= interval '1 minute'),
+    enabled       boolean NOT NULL DEFAULT true,
+    created_by    text NOT NULL DEFAULT current_user
+);
+
+COMMENT ON TABLE @extschema@.incident_channel IS
+'Where notifications go: webhooks in the json or slack format. Routing: the timeline events listed in events, of incidents of min_severity or worse, of the components listed (NULL: all). Written by incident_channel_webhook() and incident_channel_drop(); url and secret are readable by incident_admin only.';
+COMMENT ON COLUMN @extschema@.incident_channel.url IS 'The webhook''s URL (a Slack incoming webhook''s URL is its credential: incident_admin only reads it).';
+COMMENT ON COLUMN @extschema@.incident_channel.format IS 'json: the versioned envelope of docs/notifications.md; slack: {"text": ...} in the playbook''s status-update shape.';
+COMMENT ON COLUMN @extschema@.incident_channel.min_severity IS 'The least severe incidents it hears of: P4 all, P1 only P1.';
+COMMENT ON COLUMN @extschema@.incident_channel.secret IS 'Signs each body (HMAC-SHA256 with a timestamp, header X-Incident-Signature); NULL: unsigned. incident_admin only reads it.';
+COMMENT ON COLUMN @extschema@.incident_channel.events IS 'The kinds of timeline event it hears of.';
+COMMENT ON COLUMN @extschema@.incident_channel.components IS 'Only incidents of these components; NULL: all incidents.';
+COMMENT ON COLUMN @extschema@.incident_channel.link_template IS 'A link to the incident for the body, {code} replaced by its code, such as ''https://status.example/incidents/{code}''.';
+COMMENT ON COLUMN @extschema@.incident_channel.timeout IS 'How long one delivery may take.';
+
+COMMENT ON CONSTRAINT incident_channel_name_check ON @extschema@.incident_channel IS 'A channel''s name has 1 to 100 characters, such as "ops-slack".';
+COMMENT ON CONSTRAINT incident_channel_kind_check ON @extschema@.incident_channel IS 'A channel is a webhook.';
+COMMENT ON CONSTRAINT incident_channel_url_check ON @extschema@.incident_channel IS 'Give an http:// or https:// URL with a host and without a user name or password, such as ''https://hooks.example/incidents''.';
+COMMENT ON CONSTRAINT incident_channel_format_check ON @extschema@.incident_channel IS 'Give json or slack.';
+COMMENT ON CONSTRAINT incident_channel_min_severity_check ON @extschema@.incident_channel IS 'Give P1, P2, P3 or P4: the least severe incidents the channel hears of.';
+COMMENT ON CONSTRAINT incident_channel_secret_check ON @extschema@.incident_channel IS 'Give a secret of 16 to 512 characters (the receiver keeps the same), or NULL for unsigned bodies.';
+COMMENT ON CONSTRAINT incident_channel_events_check ON @extschema@.incident_channel IS 'Give timeline event kinds: declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated, reminder, probe.';
+COMMENT ON CONSTRAINT incident_channel_components_check ON @extschema@.incident_channel IS 'Give component names, or NULL for all incidents.';
+COMMENT ON CONSTRAINT incident_channel_link_template_check ON @extschema@.incident_channel IS 'Give an http:// or https:// URL of at most 500 characters, with {code} where the incident''s code goes.';
+COMMENT ON CONSTRAINT incident_channel_timeout_check ON @extschema@.incident_channel IS 'Give a timeout from ''100 milliseconds'' to ''1 minute'', such as ''10 seconds''.';
+
+SELECT @extschema@.incident__checked_table('@extschema@.incident_channel', 'name');
+
+------------------------------------------------------------------------------
+-- The outbox
+------------------------------------------------------------------------------
+
+CREATE TABLE @extschema@.incident_notification (
+    id              bigserial PRIMARY KEY,
+    channel_id      int NOT NULL REFERENCES @extschema@.incident_channel ON DELETE CASCADE,
+    -- no foreign keys to the timeline and the incidents: they are never
+    -- deleted, and a reference would change TRUNCATE's refusal of them
+    event_id        bigint NOT NULL,
+    incident_id     bigint NOT NULL,
+    event_kind      text NOT NULL,
+    body            text NOT NULL,
+    content_type    text NOT NULL,
+    created_at      timestamptz NOT NULL,
+    queued_at       timestamptz NOT NULL,
+    state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts        int NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL,
+    claimed_at      timestamptz,
+    last_attempt_at timestamptz,
+    last_status     int,
+    last_error      text,
+    delivered_at    timestamptz,
+    UNIQUE (channel_id, event_id)
+);
+
+CREATE INDEX incident_notification_due_idx ON @extschema@.incident_notification (next_attempt_at)
+    WHERE state = 'pending';
+CREATE INDEX incident_notification_order_idx ON @extschema@.incident_notification (channel_id, incident_id, id)
+    WHERE state = 'pending';
+CREATE INDEX incident_notification_event_idx ON @extschema@.incident_notification (event_id);
+
+COMMENT ON TABLE @extschema@.incident_notification IS
+'The outbox: one row per event and channel, written in the event''s transaction with the body rendered then; the worker delivers it (state pending, then delivered or dead). Deliveries of one incident to one channel go in order.';
+COMMENT ON COLUMN @extschema@.incident_notification.created_at IS 'When the event happened.';
+COMMENT ON COLUMN @extschema@.incident_notification.queued_at IS 'When it was queued: at the event, or by incident_notification_retry(); the age after which a failing delivery is dead counts from here.';
+COMMENT ON COLUMN @extschema@.incident_notification.next_attempt_at IS 'When the worker tries next (after a failure: exponential back-off with jitter, or the receiver''s Retry-After).';
+COMMENT ON COLUMN @extschema@.incident_notification.claimed_at IS 'Set while the worker has the delivery in flight; a claim older than the channel''s timeout and a minute is a crashed worker''s, and is tried again.';
+
+------------------------------------------------------------------------------
+-- Rendering
+------------------------------------------------------------------------------
+
+-- the json envelope, version 1 (docs/notifications.md)
+CREATE FUNCTION @extschema@.incident__notification_json(inc @extschema@.incident, e @extschema@.incident_event,
+                                                        link_template text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_build_object(
+        'version', 1,
+        'event_id', e.id,
+        'event', e.kind,
+        'at', e.at,
+        'actor', e.actor,
+        'message', e.message,
+        'details', e.details,
+        'incident', pg_catalog.jsonb_build_object(
+            'code', inc.code,
+            'severity', inc.severity,
+            'status', inc.status,
+            'title', inc.title,
+            'component', inc.component,
+            'declared_at', inc.declared_at,
+            'acknowledged_at', inc.acknowledged_at,
+            'resolved_at', inc.resolved_at,
+            'roles', pg_catalog.jsonb_build_object('incident_commander', inc.incident_commander,
+                                                   'technical_lead', inc.technical_lead,
+                                                   'communications_lead', inc.communications_lead),
+            'clocks', pg_catalog.jsonb_build_object('response_due', inc.response_due,
+                                                    'next_update_due', inc.next_update_due,
+                                                    'pir_due', inc.pir_due),
+            'link', pg_catalog.replace(link_template, '{code}', inc.code)))
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_json(@extschema@.incident, @extschema@.incident_event, text) IS
+'Internal: the json envelope (version 1) of an event: event id, kind, time, actor, message, details, and the incident''s code, severity, status, title, component, times, roles, clocks and link.';
+
+-- what Slack would read as markup stays text: & < > escaped (no <!channel> from a title)
+CREATE FUNCTION @extschema@.incident__slack_escape(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__slack_escape(text) IS
+'Internal: text for a Slack message, with &, < and > escaped as Slack asks, so that no title or update becomes a mention or a link.';
+
+-- the playbook's status-update template, as Slack text
+CREATE FUNCTION @extschema@.incident__notification_slack(inc @extschema@.incident, e @extschema@.incident_event,
+                                                         link_template text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_build_object('text', pg_catalog.concat_ws(E'\n',
+        pg_catalog.format('%sINCIDENT %s - %s', CASE WHEN inc.severity = 'P1' THEN '🚨 ' END,
+                          pg_catalog.upper(pg_catalog.replace(e.kind, '_', ' ')),
+                          pg_catalog.to_char(e.at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
+                          || ' ' || @extschema@.incident_timezone()),
+        pg_catalog.format('Incident ID: %s (%s)', inc.code, inc.severity),
+        'Status: ' || pg_catalog.initcap(inc.status),
+        'Impact: ' || @extschema@.incident__slack_escape(inc.title),
+        'Actions: ' || CASE WHEN e.kind = 'declared'
+                            THEN 'declared; response due ' || pg_catalog.to_char(inc.response_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
+                            ELSE @extschema@.incident__slack_escape(coalesce(e.message, pg_catalog.replace(e.kind, '_', ' '))) END,
+        'Next Update: ' || pg_catalog.to_char(inc.next_update_due AT TIME ZONE @extschema@.incident_timezone(),
+                                              'YYYY-MM-DD HH24:MI'),
+        '<' || @extschema@.incident__slack_escape(pg_catalog.replace(link_template, '{code}', inc.code)) || '|' || inc.code || '>'))
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_slack(@extschema@.incident, @extschema@.incident_event, text) IS
+'Internal: the slack body {"text": ...} of an event, in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, Next Update, the link), with what users typed escaped.';
+
+------------------------------------------------------------------------------
+-- Writing the outbox, in the event's transaction
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident__notification_wake()
+RETURNS void
+AS 'MODULE_PATHNAME', 'incident__notification_wake'
+LANGUAGE C VOLATILE;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_wake() IS
+'Internal: when the current transaction commits, wakes the background worker to deliver what it wrote to the outbox (nothing when the library is not preloaded).';
+
+CREATE FUNCTION @extschema@.incident__notification_enqueue()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    inc @extschema@.incident;
+    c @extschema@.incident_channel;
+    n int := 0;
+BEGIN
+    SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = NEW.incident_id;
+    FOR c IN SELECT * FROM @extschema@.incident_channel ch
+              WHERE ch.enabled AND NEW.kind = ANY (ch.events) AND inc.severity <= ch.min_severity
+                AND (ch.components IS NULL OR inc.component = ANY (ch.components))
+              ORDER BY ch.id
+    LOOP
+        INSERT INTO @extschema@.incident_notification
+            (channel_id, event_id, incident_id, event_kind, body, content_type, created_at, queued_at, next_attempt_at)
+        VALUES (c.id, NEW.id, NEW.incident_id, NEW.kind,
+                CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, NEW, c.link_template)
+                              ELSE @extschema@.incident__notification_json(inc, NEW, c.link_template) END::text,
+                'application/json', NEW.at, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp());
+        n := n + 1;
+    END LOOP;
+    IF n > 0 THEN
+        PERFORM @extschema@.incident__notification_wake();
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_enqueue() IS
+'Internal trigger on incident_event: writes an outbox row, rendered in the channel''s format, for every enabled channel whose routing takes the event (its kind, min_severity, components), and wakes the worker at commit.';
+
+CREATE TRIGGER incident_event_notify
+    AFTER INSERT ON @extschema@.incident_event
+    FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__notification_enqueue();
+
+------------------------------------------------------------------------------
+-- The worker's side: claiming, and recording what became of a delivery
+------------------------------------------------------------------------------
+
+-- the due deliveries, at most max: for each channel and incident only the
+-- oldest pending one, so that they arrive in order
+CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int,
+                                                         OUT id bigint, OUT url text, OUT body text,
+                                                         OUT content_type text, OUT secret text, OUT event_id bigint,
+                                                         OUT timeout_ms int)
+RETURNS SETOF record
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH due AS (
+        SELECT n.id
+          FROM @extschema@.incident_notification n
+          JOIN @extschema@.incident_channel c ON c.id = n.channel_id
+         WHERE n.state = 'pending' AND c.enabled
+           AND n.next_attempt_at <= pg_catalog.clock_timestamp()
+           AND (n.claimed_at IS NULL
+                OR n.claimed_at < pg_catalog.clock_timestamp() - c.timeout - interval '1 minute')
+           AND NOT EXISTS (SELECT FROM @extschema@.incident_notification b
+                            WHERE b.channel_id = n.channel_id AND b.incident_id = n.incident_id
+                              AND b.state = 'pending' AND b.id < n.id)
+         ORDER BY n.next_attempt_at, n.id
+         LIMIT max_rows
+           FOR UPDATE OF n SKIP LOCKED)
+    UPDATE @extschema@.incident_notification n
+       SET claimed_at = pg_catalog.clock_timestamp()
+      FROM due, @extschema@.incident_channel c
+     WHERE n.id = due.id AND c.id = n.channel_id
+    RETURNING n.id, c.url, n.body, n.content_type, c.secret, n.event_id,
+              (pg_catalog.date_part('epoch', c.timeout) * 1000)::int
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_claim(int) IS
+'Internal, for the worker: claims at most max_rows due deliveries (the oldest pending one of each channel and incident, not in flight) and returns what posting them takes.';
+
+-- when the worker should look again: the earliest pending delivery not in flight
+CREATE FUNCTION @extschema@.incident__notification_next()
+RETURNS timestamptz
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.min(n.next_attempt_at)
+      FROM @extschema@.incident_notification n
+     WHERE n.state = 'pending' AND n.claimed_at IS NULL
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_next() IS
+'Internal, for the worker: the earliest next_attempt_at of a pending delivery that is not in flight, or NULL.';
+
+CREATE FUNCTION @extschema@.incident__notification_done(id bigint, ok boolean, status int, error text,
+                                                        retry_after_s int, retry_max_ms int, dead_after_s int)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n @extschema@.incident_notification;
+    now_ timestamptz := pg_catalog.clock_timestamp();
+    delay double precision;
+BEGIN
+    SELECT * INTO n FROM @extschema@.incident_notification x WHERE x.id = incident__notification_done.id FOR UPDATE;
+    IF NOT FOUND OR n.state <> 'pending' THEN
+        RETURN NULL;
+    END IF;
+    n.attempts := n.attempts + 1;
+    n.last_attempt_at := now_;
+    n.last_status := nullif(status, 0);
+    n.claimed_at := NULL;
+    IF ok THEN
+        n.state := 'delivered';
+        n.delivered_at := now_;
+        n.last_error := NULL;
+    ELSE
+        n.last_error := pg_catalog.left(error, 1000);
+        -- 1 s, 2 s, 4 s ... up to retry_max, each between half and all of it
+        delay := least(pg_catalog.power(2, least(n.attempts - 1, 30)) * 1000.0, retry_max_ms)
+                 * (0.5 + pg_catalog.random() / 2);
+        delay := greatest(delay, coalesce(retry_after_s, 0) * 1000.0);
+        n.next_attempt_at := now_ + delay * interval '1 millisecond';
+        IF dead_after_s > 0 AND n.next_attempt_at > n.queued_at + dead_after_s * interval '1 second' THEN
+            n.state := 'dead';
+        END IF;
+    END IF;
+    UPDATE @extschema@.incident_notification x
+       SET state = n.state, attempts = n.attempts, last_attempt_at = n.last_attempt_at,
+           last_status = n.last_status, last_error = n.last_error, claimed_at = NULL,
+           delivered_at = n.delivered_at, next_attempt_at = n.next_attempt_at
+     WHERE x.id = n.id;
+    RETURN n.state;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_done(bigint, boolean, int, text, int, int, int) IS
+'Internal, for the worker: records one delivery attempt: delivered, or pending again after exponential back-off with jitter (1 s doubling up to retry_max_ms, at least retry_after_s), or dead once the next attempt would come more than dead_after_s after it was queued. Returns the new state.';
+
+-- a crashed worker's claims: tried again at once
+CREATE FUNCTION @extschema@.incident__notification_release()
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.incident_notification SET claimed_at = NULL
+     WHERE state = 'pending' AND claimed_at IS NOT NULL
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_release() IS
+'Internal, for the worker when it starts: deliveries a predecessor left in flight count as not done.';
+
+-- delivered and dead rows older than the retention, in small batches
+CREATE FUNCTION @extschema@.incident__notification_prune(older_than interval)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (
+        DELETE FROM @extschema@.incident_notification n
+         WHERE n.id IN (SELECT x.id FROM @extschema@.incident_notification x
+                         WHERE x.state = 'delivered' AND x.delivered_at < pg_catalog.clock_timestamp() - older_than
+                         LIMIT 1000)
+        RETURNING 1)
+    SELECT pg_catalog.count(*) FROM gone
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_prune(interval) IS
+'Internal, for the worker: deletes up to 1000 delivered notifications delivered longer ago than older_than; dead ones stay until retried or deleted by an admin.';
+
+------------------------------------------------------------------------------
+-- What users call
+------------------------------------------------------------------------------
+
+CREATE FUNCTION @extschema@.incident_channel_webhook(name text, url text, format text DEFAULT 'json',
+                                                     min_severity text DEFAULT 'P4', secret text DEFAULT NULL,
+                                                     events text[] DEFAULT NULL, components text[] DEFAULT NULL,
+                                                     link_template text DEFAULT NULL,
+                                                     timeout interval DEFAULT '10 seconds',
+                                                     enabled boolean DEFAULT true)
+RETURNS int
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.incident_channel;
+    saved_id int;
+BEGIN
+    c.name := @extschema@.incident__require_text(name, 'channel name', 100);
+    IF coalesce(pg_catalog.btrim(url), '') = '' THEN
+        RAISE EXCEPTION 'the url of channel "%" is empty', @extschema@.incident__quote(c.name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give the webhook''s http:// or https:// URL, such as ''https://hooks.example/incidents''.';
+    END IF;
+    IF pg_catalog.substring(pg_catalog.btrim(url), '^[A-Za-z]+://([^/?#]*)') LIKE '%@%' THEN
+        RAISE EXCEPTION 'the url of channel "%" holds a user name or password', @extschema@.incident__quote(c.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the webhook''s URL without credentials; to prove the sender to the receiver, give a secret, which signs each body.';
+    END IF;
+    c.kind := 'webhook';
+    c.url := pg_catalog.btrim(url);
+    c.format := pg_catalog.lower(pg_catalog.btrim(format));
+    c.min_severity := @extschema@.incident_severity_normalize(min_severity);
+    c.secret := secret;
+    c.events := coalesce(events, '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}');
+    c.components := components;
+    c.link_template := link_template;
+    c.timeout := timeout;
+    c.enabled := enabled;
+    c.created_by := @extschema@.incident_invoker();
+    INSERT INTO @extschema@.incident_channel AS t
+        (name, kind, url, format, min_severity, secret, events, components, link_template, timeout, enabled, created_by)
+    VALUES (c.name, c.kind, c.url, c.format, c.min_severity, c.secret, c.events, c.components, c.link_template,
+            c.timeout, c.enabled, c.created_by)
+    ON CONFLICT ON CONSTRAINT incident_channel_name_key DO UPDATE
+       SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
+           secret = excluded.secret, events = excluded.events, components = excluded.components,
+           link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
+           created_by = excluded.created_by
+    RETURNING t.id INTO saved_id;
+    RETURN saved_id;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_channel_webhook(text, text, text, text, text, text[], text[], text, interval, boolean) IS
+'Creates or replaces the webhook channel of this name: the worker posts each timeline event it routes (events, of incidents of min_severity or worse, of components) to url, as the json envelope or a slack text, signed with secret when given. Returns the channel''s id.';
+
+CREATE FUNCTION @extschema@.incident_channel_drop(name text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM @extschema@.incident_channel c WHERE c.name = incident_channel_drop.name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'channel "%" does not exist', @extschema@.incident__quote(name)
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_channels for the channels.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_channel_drop(text) IS
+'Drops the channel with its notifications, delivered or not.';
+
+CREATE FUNCTION @extschema@.incident_notification_retry(id bigint)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n @extschema@.incident_notification;
+BEGIN
+    SELECT * INTO n FROM @extschema@.incident_notification x WHERE x.id = incident_notification_retry.id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'notification % does not exist', coalesce(id::text, 'NULL')
+            USING ERRCODE = 'no_data_found',
+                  HINT = 'See incident_notification_dead for the deliveries that failed.';
+    END IF;
+    IF n.state = 'delivered' THEN
+        RAISE EXCEPTION 'notification % was delivered already', n.id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Only a dead or pending notification is retried.';
+    END IF;
+    UPDATE @extschema@.incident_notification x
+       SET state = 'pending', next_attempt_at = pg_catalog.clock_timestamp(), claimed_at = NULL,
+           queued_at = pg_catalog.clock_timestamp()
+     WHERE x.id = n.id;
+    PERFORM @extschema@.incident__notification_wake();
+    RETURN 'pending';
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_notification_retry(bigint) IS
+'Queues a dead (or pending) notification again, due now; the age after which it is dead again counts from now.';
+
+------------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------------
+
+CREATE VIEW @extschema@.incident_channels AS
+SELECT c.name, c.kind, c.format, c.min_severity, c.events, c.components, c.enabled,
+       c.secret IS NOT NULL AS signed,
+       (SELECT pg_catalog.count(*) FROM @extschema@.incident_notification n
+         WHERE n.channel_id = c.id AND n.state = 'pending') AS pending,
+       (SELECT pg_catalog.count(*) FROM @extschema@.incident_notification n
+         WHERE n.channel_id = c.id AND n.state = 'dead') AS dead
+  FROM @extschema@.incident_channel c
+ ORDER BY c.name;
+
+COMMENT ON VIEW @extschema@.incident_channels IS
+'One row per channel, without its url and secret: kind, format, routing, whether it signs, and how many deliveries are pending and dead.';
+
+CREATE VIEW @extschema@.incident_notifications AS
+SELECT n.id,
+       c.name AS channel,
+       i.code AS incident,
+       n.event_id,
+       n.event_kind,
+       n.state,
+       n.attempts,
+       n.created_at,
+       n.next_attempt_at,
+       n.claimed_at IS NOT NULL AS in_flight,
+       n.last_attempt_at,
+       n.last_status,
+       n.last_error,
+       n.delivered_at,
+       n.delivered_at - n.created_at AS latency
+  FROM @extschema@.incident_notification n
+  JOIN @extschema@.incident_channel c ON c.id = n.channel_id
+  JOIN @extschema@.incident i ON i.id = n.incident_id
+ ORDER BY n.id;
+
+COMMENT ON VIEW @extschema@.incident_notifications IS
+'Every delivery: channel, incident, event, state (pending, delivered, dead), attempts, when it is tried next, whether it is in flight, the last HTTP status and error, and the latency from the event to delivery.';
+
+CREATE VIEW @extschema@.incident_notification_dead AS
+SELECT id, channel, incident, event_id, event_kind, attempts, created_at, last_attempt_at, last_status, last_error
+  FROM @extschema@.incident_notifications
+ WHERE state = 'dead';
+
+COMMENT ON VIEW @extschema@.incident_notification_dead IS
+'The deliveries that kept failing until pg_incident.notification_dead_after passed, with their last error; incident_notification_retry(id) queues one again.';
+
+------------------------------------------------------------------------------
+-- pg_dump and privileges
+------------------------------------------------------------------------------
+
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_channel', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_channel_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_notification', '');
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_notification_id_seq', '');
+
+-- a channel's url (a Slack webhook's is its token) and secret are credentials
+GRANT SELECT (id, name, kind, format, min_severity, events, components, link_template, timeout, enabled, created_by)
+   ON @extschema@.incident_channel TO incident_viewer;
+GRANT SELECT ON @extschema@.incident_channel TO incident_admin;
+GRANT SELECT ON @extschema@.incident_channels, @extschema@.incident_notifications,
+                @extschema@.incident_notification_dead
+   TO incident_viewer;
+GRANT EXECUTE ON FUNCTION
+    @extschema@.incident_channel_webhook(text, text, text, text, text, text[], text[], text, interval, boolean),
+    @extschema@.incident_channel_drop(text),
+    @extschema@.incident_notification_retry(bigint)
+   TO incident_admin;

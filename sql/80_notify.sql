@@ -1,0 +1,140 @@
+-- Notifications: channels, routing and the outbox rows an event writes in
+-- its own transaction, the bodies (json envelope, slack text, escaping), and
+-- the worker's side driven by hand: claiming in order per incident and
+-- channel, back-off after a failure, Retry-After, dead letters and retry.
+-- Delivery itself, through the worker, is test/t/024_notifications.pl.
+\set SHOW_CONTEXT never
+SET datestyle = 'ISO, YMD';
+SET IntervalStyle = 'postgres';
+SET TimeZone = 'UTC';
+DROP EXTENSION IF EXISTS pg_incident;
+CREATE EXTENSION pg_incident;
+SET pg_incident.timezone = 'UTC';
+SET pg_incident.clock = '2026-05-04 08:00:00+00';
+
+SELECT incident_channel_webhook('all', 'https://hooks.example/all') AS all_id \gset
+SELECT :all_id AS all_id;
+SELECT incident_channel_webhook('p2', 'https://hooks.example/p2', format => 'slack', min_severity => 'p2');
+SELECT incident_channel_webhook('web', 'https://hooks.example/web', components => '{website}',
+                                events => '{declared,resolved}');
+SELECT incident_channel_webhook('off', 'https://hooks.example/off', enabled => false);
+-- replacing keeps the id
+SELECT incident_channel_webhook('all', 'https://hooks.example/all2', link_template => 'https://status.example/i/{code}') AS same_id;
+SELECT name, format, min_severity, components, enabled, signed FROM incident_channels;
+
+-- routing: severity, events, components, enabled
+SELECT incident_declare('P3', 'Reports are slow') AS p3 \gset
+SELECT incident_declare('P1', E'Title with "quotes", a \\ backslash, a tab\there & <!channel> <@U123>') AS p1 \gset
+SELECT channel, incident = :'p3' AS is_p3, event_kind, state FROM incident_notifications ORDER BY id;
+-- a rolled-back event writes nothing
+BEGIN;
+SELECT incident_acknowledge(:'p1', 'Jane') IS NOT NULL AS acknowledged;
+SELECT count(*) AS rows_in_transaction FROM incident_notification;
+ROLLBACK;
+SELECT count(*) AS rows_after_rollback FROM incident_notification;
+
+-- the bodies: valid JSON whatever was typed, Slack's markup escaped
+SELECT n.body::jsonb -> 'incident' ->> 'title' AS json_title,
+       n.body::jsonb -> 'incident' ->> 'link' AS link,
+       n.body::jsonb ->> 'version' AS version
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'all' AND n.incident_id = (SELECT id FROM incident WHERE code = :'p1');
+SELECT n.body::jsonb ->> 'text' AS slack_text
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'p2';
+SELECT count(*) AS stray_mentions FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.format = 'slack' AND n.body::jsonb ->> 'text' ~ '<[!@]';
+
+-- components: only incidents of the channel's components
+UPDATE incident SET component = 'website' WHERE code = :'p3';
+SELECT incident_acknowledge(:'p3', 'Ann') IS NOT NULL AS acknowledged;
+SELECT incident_update(:'p3', 'investigating', 'Looking') IS NOT NULL AS updated;
+SELECT incident_resolve(:'p3', 'Index rebuilt') IS NOT NULL AS resolved;
+SELECT channel, event_kind FROM incident_notifications WHERE incident = :'p3' ORDER BY id;
+
+-- the worker's side: one claim per channel and incident, oldest first
+SELECT incident_acknowledge(:'p1', 'Jane') IS NOT NULL AS acknowledged;
+SELECT c.name, n.event_kind
+  FROM incident__notification_claim(100) AS x
+  JOIN incident_notification n ON n.id = x.id JOIN incident_channel c ON c.id = n.channel_id
+ ORDER BY x.id;
+-- claimed ones are in flight and not claimed twice
+SELECT count(*) AS claimed_again FROM incident__notification_claim(100);
+SELECT count(*) FILTER (WHERE in_flight) AS in_flight FROM incident_notifications;
+
+-- a failure: pending again after about a second (jitter: half to all of it)
+SELECT n.id AS first_id FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'all' AND n.event_kind = 'declared' AND n.incident_id = (SELECT id FROM incident WHERE code = :'p1') \gset
+SELECT incident__notification_done(:first_id, false, 503, 'HTTP 503: busy', 0, 600000, 86400);
+SELECT state, attempts, last_status, last_error, NOT in_flight AS released,
+       next_attempt_at - last_attempt_at BETWEEN interval '0.5 s' AND interval '1 s' AS backed_off
+  FROM incident_notifications WHERE id = :first_id;
+-- the acknowledgement of the same incident waits behind it
+SELECT count(*) AS next_of_that_incident FROM incident__notification_claim(100) x
+  JOIN incident_notification n ON n.id = x.id WHERE n.channel_id = :all_id;
+-- Retry-After asks for longer; the cap keeps doubling in check
+UPDATE incident_notification SET next_attempt_at = clock_timestamp() WHERE id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100) x WHERE x.id = :first_id;
+SELECT incident__notification_done(:first_id, false, 429, 'HTTP 429', 30, 600000, 86400);
+SELECT next_attempt_at - last_attempt_at >= interval '30 s' AS retry_after_honoured FROM incident_notifications WHERE id = :first_id;
+UPDATE incident_notification SET next_attempt_at = clock_timestamp(), attempts = 40 WHERE id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100) x WHERE x.id = :first_id;
+SELECT incident__notification_done(:first_id, false, 500, 'HTTP 500', 0, 2000, 86400);
+SELECT next_attempt_at - last_attempt_at <= interval '2 s' AS capped FROM incident_notifications WHERE id = :first_id;
+-- too old: dead, shown in incident_notification_dead; the next of the incident goes on
+UPDATE incident_notification SET next_attempt_at = clock_timestamp(), queued_at = clock_timestamp() - interval '2 days'
+ WHERE id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100) x WHERE x.id = :first_id;
+SELECT incident__notification_done(:first_id, false, 0, 'connect: Connection refused', 0, 600000, 86400);
+SELECT channel, event_kind, attempts, last_error FROM incident_notification_dead;
+SELECT c.name, n.event_kind FROM incident__notification_claim(100) x
+  JOIN incident_notification n ON n.id = x.id JOIN incident_channel c ON c.id = n.channel_id;
+-- retry queues it again; delivered ones are refused
+SELECT incident_notification_retry(:first_id);
+SELECT state, next_attempt_at <= clock_timestamp() AS due_now FROM incident_notifications WHERE id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100) x WHERE x.id = :first_id;
+SELECT incident__notification_done(:first_id, true, 200, NULL, 0, 600000, 86400);
+SELECT state, last_error IS NULL AS cleared, delivered_at IS NOT NULL AS delivered FROM incident_notifications WHERE id = :first_id;
+SELECT incident_notification_retry(:first_id);
+SELECT incident_notification_retry(-1);
+-- a result for a row no longer pending changes nothing
+SELECT incident__notification_done(:first_id, false, 500, 'late', 0, 600000, 86400) AS late_result;
+-- a crashed worker's claims are released
+SELECT incident__notification_release();
+SELECT count(*) FILTER (WHERE in_flight) AS in_flight FROM incident_notifications;
+
+-- errors, with nothing written
+SELECT incident_channel_webhook(NULL, 'https://hooks.example/x');
+SELECT incident_channel_webhook('bad', NULL);
+SELECT incident_channel_webhook('bad', 'ftp://hooks.example/x');
+SELECT incident_channel_webhook('bad', 'https://u:secret-pw@hooks.example/x');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/x', min_severity => 'P9');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/x', events => '{declared,exploded}');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/x', secret => 'short-secret');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/x', timeout => '5 minutes');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/x', components => '{}');
+SELECT count(*) AS written FROM incident_channel WHERE name = 'bad';
+SELECT incident_channel_drop('nope');
+
+-- who may do what: viewers see the views, not url, secret or body; admins write channels
+CREATE ROLE regress_notify_viewer IN ROLE incident_viewer;
+CREATE ROLE regress_notify_admin IN ROLE incident_admin;
+SET ROLE regress_notify_viewer;
+SELECT count(*) > 0 AS sees_deliveries FROM incident_notifications;
+SELECT name FROM incident_channel ORDER BY name LIMIT 1;
+SELECT url FROM incident_channel;
+SELECT secret FROM incident_channel;
+SELECT body FROM incident_notification;
+SELECT incident_channel_webhook('mine', 'https://hooks.example/mine');
+SELECT incident_notification_retry(1);
+SET ROLE regress_notify_admin;
+SELECT incident_channel_webhook('mine', 'https://hooks.example/mine', secret => 'a-secret-of-some-length') > 0 AS created;
+SELECT count(*) AS urls FROM incident_channel WHERE url LIKE 'https://%';
+SELECT incident_channel_drop('mine');
+RESET ROLE;
+DROP ROLE regress_notify_viewer, regress_notify_admin;
+
+-- dropping a channel drops its deliveries
+SELECT count(*) AS before FROM incident_notification WHERE channel_id = :all_id;
+SELECT incident_channel_drop('all');
+SELECT count(*) AS after FROM incident_notification WHERE channel_id = :all_id;

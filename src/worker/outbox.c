@@ -1,0 +1,352 @@
+/*-------------------------------------------------------------------------
+ *
+ * outbox.c
+ *		Delivering notifications: claim due outbox rows, post them through
+ *		the HTTP worker's engine, record what became of each.
+ *
+ * The outbox (incident_notification, extension/70_notify.sql) is written in
+ * the transaction of the timeline event it tells of; the trigger that writes
+ * it calls incident__notification_wake(), which at commit wakes the HTTP
+ * worker (worker_state.c keeps the flag and finds the worker's latch). The
+ * worker then, each in a short transaction of its own (worker.c):
+ *
+ *	- claims the due rows, as many as the engine has room for
+ *	  (incident__notification_claim: the oldest pending row of each channel
+ *	  and incident, so one incident's events reach a channel in order) and
+ *	  submits a POST for each; the claim commits before any byte is sent;
+ *	- records each outcome (incident__notification_done): delivered on a
+ *	  2xx, else pending again after back-off, or dead once too old.
+ *
+ * A crash between the post and the record leaves the row claimed; the next
+ * worker releases its predecessor's claims, or a claim older than the
+ * channel's timeout and a minute is taken again: at least once, never lost.
+ * Receivers dedup on the Idempotency-Key header, the event's id.
+ *
+ * A channel's secret signs the body: X-Incident-Signature: t=<unix time>,
+ * v1=<hex HMAC-SHA256 of "<t>.<body>">, so that a receiver can check both the
+ * sender and the age (and refuse replays).
+ *
+ * Copyright (c) 2026, pg_incident authors
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hmac.h"
+#include "common/sha2.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "http.h"
+#include "probe.h"
+#include "worker.h"
+
+PG_FUNCTION_INFO_V1(incident__notification_wake);
+
+/* after a failed claim, the next one is tried this much later */
+#define OUTBOX_RETRY_MS 10000
+
+/* a response body's first bytes quoted in last_error */
+#define OUTBOX_BODY_QUOTE 200
+
+/* whether this backend's transaction wrote outbox rows, to wake the worker at commit */
+static bool outbox_wake_at_commit = false;
+static bool outbox_callback_registered = false;
+
+/* when a pending delivery is next due (DT_NOEND: none known) */
+static TimestampTz outbox_next_at = DT_NOBEGIN;
+
+static void outbox_xact_callback(XactEvent event, void *arg);
+static bool outbox_sign(const char *secret, const char *body, size_t body_len, int64 t, char *hex, size_t hexlen);
+
+/*
+ * incident__notification_wake() RETURNS void: at the commit of the current
+ * transaction, wake the HTTP worker. Nothing when the library is not
+ * preloaded (there is no worker), and nothing on abort.
+ */
+Datum
+incident__notification_wake(PG_FUNCTION_ARGS)
+{
+	if (!outbox_callback_registered)
+	{
+		RegisterXactCallback(outbox_xact_callback, NULL);
+		outbox_callback_registered = true;
+	}
+	outbox_wake_at_commit = true;
+	PG_RETURN_VOID();
+}
+
+static void
+outbox_xact_callback(XactEvent event, void *arg)
+{
+	if (!outbox_wake_at_commit)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			outbox_wake_at_commit = false;
+			incident_worker_wake_notifications();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's rows are found within naptime */
+			outbox_wake_at_commit = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Whether a delivery may be due now: the worker was woken for one, or the
+ * next known due time has come.
+ */
+bool
+outbox_due(TimestampTz now)
+{
+	return incident_worker_notifications_woken(false) || outbox_next_at <= now;
+}
+
+/*
+ * When a delivery is next due, as far as the worker knows.
+ */
+TimestampTz
+outbox_next_due(void)
+{
+	return outbox_next_at;
+}
+
+/*
+ * The claim failed (its phase's error is logged): try again in a while,
+ * or when an outbox row commits.
+ */
+void
+outbox_claim_failed(void)
+{
+	outbox_next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OUTBOX_RETRY_MS);
+}
+
+/*
+ * Forget what is known of the outbox (the extension was dropped): look
+ * again at the next turn.
+ */
+void
+outbox_forget(void)
+{
+	outbox_next_at = DT_NOBEGIN;
+}
+
+/*
+ * Claims at most room due deliveries and submits them to the engine; then
+ * reads when the next is due. Returns how many were submitted. Runs in a
+ * transaction; the requests start only once the caller's wait runs curl,
+ * after the claim committed.
+ */
+int
+outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
+{
+	const char *schema = probe_schema();
+	Oid			argtypes[1] = {INT4OID};
+	Datum		args[1];
+	char	   *q;
+	int			n = 0;
+	uint64		i;
+
+	(void) incident_worker_notifications_woken(true);
+	if (room > 0)
+	{
+		args[0] = Int32GetDatum(room);
+		q = psprintf("SELECT id, url, body, content_type, secret, event_id, timeout_ms"
+					 "  FROM %s.incident__notification_claim($1)", schema);
+		if (SPI_execute_with_args(q, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not claim the due notifications");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			HttpRequest req;
+			const char *headers[4];
+			char	   *body = SPI_getvalue(tup, desc, 3);
+			char	   *secret = SPI_getvalue(tup, desc, 5);
+			int64		event_id = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+			int			timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+			int			nheaders = 0;
+
+			CHECK_FOR_INTERRUPTS();
+			http_request_init(&req);
+			req.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+			req.owner = HTTP_OWNER_NOTIFICATIONS;
+			req.url = SPI_getvalue(tup, desc, 2);
+			req.method = HTTP_METHOD_POST;
+			req.body = body;
+			req.body_len = strlen(body);
+			headers[nheaders++] = psprintf("Content-Type: %s", SPI_getvalue(tup, desc, 4));
+			headers[nheaders++] = psprintf("Idempotency-Key: " INT64_FORMAT, event_id);
+			headers[nheaders++] = psprintf("X-Incident-Event: " INT64_FORMAT, event_id);
+			if (secret != NULL)
+			{
+				int64		t = (int64) time(NULL);
+				char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+
+				if (!outbox_sign(secret, body, req.body_len, t, hex, sizeof(hex)))
+					elog(ERROR, "could not sign notification " INT64_FORMAT, req.id);
+				headers[nheaders++] = psprintf("X-Incident-Signature: t=" INT64_FORMAT ",v1=%s", t, hex);
+				explicit_bzero(secret, strlen(secret));
+			}
+			req.headers = headers;
+			req.nheaders = nheaders;
+			req.timeout_ms = Min(timeout_ms, Max(max_timeout_ms, 1));
+			req.connect_timeout_ms = req.timeout_ms;
+			req.max_bytes = max_bytes;
+			/* a redirect would take the signature and the body elsewhere */
+			req.max_redirects = 0;
+			req.verify_tls = true;
+			/* a receiver takes many posts: keep its connection */
+			req.fresh_connection = false;
+			if (!http_engine_submit(engine, &req))
+				break;			/* full: the claim is taken again after its timeout */
+			n++;
+		}
+	}
+
+	/* the next due time: now again when the engine's room was the limit */
+	q = psprintf("SELECT %s.incident__notification_next()", schema);
+	if (SPI_execute(q, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read when the next notification is due");
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		outbox_next_at = isnull ? DT_NOEND : DatumGetTimestampTz(d);
+	}
+	if (room > 0 && n >= room)
+		outbox_next_at = GetCurrentTimestamp();
+	return n;
+}
+
+/*
+ * Records the outcome of the deliveries the engine finished; returns how
+ * many. Runs in a transaction.
+ */
+int
+outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
+{
+	const char *schema;
+	char	   *q;
+	Oid			argtypes[7] = {INT8OID, BOOLOID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID};
+	HttpResult	res;
+	int			n = 0;
+
+	if (http_engine_results_waiting(engine, HTTP_OWNER_NOTIFICATIONS) == 0)
+		return 0;
+	schema = probe_schema();
+	q = psprintf("SELECT %s.incident__notification_done($1, $2, $3, $4, $5, $6, $7)", schema);
+	for (;;)
+	{
+		Datum		args[7];
+		char		nulls[7] = "       ";
+		bool		ok;
+		StringInfoData error;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!http_engine_next_result(engine, HTTP_OWNER_NOTIFICATIONS, &res))
+			break;
+		ok = res.failure == HTTP_OK && res.status >= 200 && res.status < 300;
+		initStringInfo(&error);
+		if (res.failure != HTTP_OK)
+			appendStringInfo(&error, "%s: %s", http_failure_name(res.failure), res.error);
+		else if (!ok)
+		{
+			appendStringInfo(&error, "HTTP %ld", res.status);
+			if (res.body != NULL && res.body_kept > 0)
+			{
+				/* the body may be anything: printable ASCII of its start */
+				appendStringInfoString(&error, ": ");
+				for (size_t b = 0; b < Min(res.body_kept, OUTBOX_BODY_QUOTE); b++)
+					appendStringInfoChar(&error, (res.body[b] >= 0x20 && res.body[b] < 0x7f) ? res.body[b] : ' ');
+			}
+		}
+		args[0] = Int64GetDatum(res.id);
+		args[1] = BoolGetDatum(ok);
+		args[2] = Int32GetDatum((int32) res.status);
+		if (ok)
+			nulls[3] = 'n';
+		args[3] = CStringGetTextDatum(error.data);
+		args[4] = Int32GetDatum((int32) res.retry_after_s);
+		args[5] = Int32GetDatum(retry_max_ms);
+		args[6] = Int32GetDatum(dead_after_s);
+		http_result_free(&res);
+		if (SPI_execute_with_args(q, 7, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not record notification " INT64_FORMAT, DatumGetInt64(args[0]));
+		n++;
+	}
+	/* a failed delivery is due again: read when at the next claim */
+	outbox_next_at = DT_NOBEGIN;
+	return n;
+}
+
+/*
+ * A crashed predecessor's deliveries count as not done.
+ */
+void
+outbox_release_claims(void)
+{
+	char	   *q = psprintf("SELECT %s.incident__notification_release()", probe_schema());
+
+	if (SPI_execute(q, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not release the claimed notifications");
+	outbox_next_at = DT_NOBEGIN;
+}
+
+/*
+ * Deletes a batch of delivered notifications older than retention_s.
+ */
+void
+outbox_prune(int retention_s)
+{
+	char	   *q;
+
+	if (retention_s <= 0)
+		return;
+	q = psprintf("SELECT %s.incident__notification_prune(pg_catalog.make_interval(secs => %d))",
+				 probe_schema(), retention_s);
+	if (SPI_execute(q, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not prune the delivered notifications");
+}
+
+/*
+ * The hex HMAC-SHA256 of "<t>.<body>" under secret into hex; false if
+ * the hash could not be computed.
+ */
+static bool
+outbox_sign(const char *secret, const char *body, size_t body_len, int64 t, char *hex, size_t hexlen)
+{
+	pg_hmac_ctx *ctx = pg_hmac_create(PG_SHA256);
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		prefix[32];
+	int			plen = snprintf(prefix, sizeof(prefix), INT64_FORMAT ".", t);
+	bool		ok;
+
+	Assert(hexlen >= sizeof(digest) * 2 + 1);
+	if (ctx == NULL)
+		return false;
+	ok = pg_hmac_init(ctx, (const uint8 *) secret, strlen(secret)) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) prefix, plen) == 0 &&
+		pg_hmac_update(ctx, (const uint8 *) body, body_len) == 0 &&
+		pg_hmac_final(ctx, digest, sizeof(digest)) == 0;
+	pg_hmac_free(ctx);
+	if (!ok)
+		return false;
+	hex[hex_encode((const char *) digest, sizeof(digest), hex)] = '\0';
+	explicit_bzero(digest, sizeof(digest));
+	return true;
+}
