@@ -802,10 +802,9 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident_escalation_schedule(text, int) IS
 'The escalation plan of an incident under its severity''s policy, step by step (at most max_steps): each level of each run with its due time, whom it pages (as recorded for steps escalated; resolved at the due time for the others) or why nobody, and its state: escalated, due or scheduled. Once the incident is acknowledged only the escalated steps remain.';
 
-CREATE FUNCTION @extschema@.incident_escalate(code text)
+CREATE FUNCTION @extschema@.incident__escalate(code text, by_hand boolean)
 RETURNS text
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -856,7 +855,8 @@ BEGIN
             USING HINT = 'The escalation is recorded and the next level follows; fix the rotation, role or policy so that the level reaches someone.';
     END IF;
 
-    PERFORM @extschema@.incident__event(inc, 'escalated', @extschema@.incident_invoker(),
+    PERFORM @extschema@.incident__event(inc, 'escalated',
+        CASE WHEN by_hand THEN @extschema@.incident_invoker() ELSE 'pg_incident' END,
         pg_catalog.format('level %s of policy "%s"%s: %s (%s)', nx.level, policy_,
                           CASE WHEN nx.repeat > 0 THEN pg_catalog.format(', repeat %s', nx.repeat) ELSE '' END,
                           coalesce(t.responder, 'nobody'), coalesce(t.reason, target_text)),
@@ -864,9 +864,23 @@ BEGIN
             'policy', policy_, 'step', nx.step, 'repeat', nx.repeat, 'level', nx.level,
             'target_type', nx.target_type, 'target', nx.target, 'responder', t.responder,
             'reason', t.reason, 'phone', r.phone, 'email', r.email, 'chat', r.chat,
-            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', true)),
+            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', by_hand)),
         now_);
     RETURN t.responder;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__escalate(text, boolean) IS
+'Internal: what incident_escalate() does, by hand (by_hand true, the caller the actor) or by the worker when a level falls due (by_hand false, actor pg_incident): escalates the unacknowledged incident to the next level of its severity''s policy, resolving the target now, with one escalated timeline event; returns the person paged.';
+
+CREATE FUNCTION @extschema@.incident_escalate(code text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@.incident__escalate(code, true);
 END
 $$;
 

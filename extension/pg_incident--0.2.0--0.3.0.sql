@@ -1442,10 +1442,9 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident_escalation_schedule(text, int) IS
 'The escalation plan of an incident under its severity''s policy, step by step (at most max_steps): each level of each run with its due time, whom it pages (as recorded for steps escalated; resolved at the due time for the others) or why nobody, and its state: escalated, due or scheduled. Once the incident is acknowledged only the escalated steps remain.';
 
-CREATE OR REPLACE FUNCTION @extschema@.incident_escalate(code text)
+CREATE FUNCTION @extschema@.incident__escalate(code text, by_hand boolean)
 RETURNS text
 LANGUAGE plpgsql
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -1496,7 +1495,8 @@ BEGIN
             USING HINT = 'The escalation is recorded and the next level follows; fix the rotation, role or policy so that the level reaches someone.';
     END IF;
 
-    PERFORM @extschema@.incident__event(inc, 'escalated', @extschema@.incident_invoker(),
+    PERFORM @extschema@.incident__event(inc, 'escalated',
+        CASE WHEN by_hand THEN @extschema@.incident_invoker() ELSE 'pg_incident' END,
         pg_catalog.format('level %s of policy "%s"%s: %s (%s)', nx.level, policy_,
                           CASE WHEN nx.repeat > 0 THEN pg_catalog.format(', repeat %s', nx.repeat) ELSE '' END,
                           coalesce(t.responder, 'nobody'), coalesce(t.reason, target_text)),
@@ -1504,9 +1504,23 @@ BEGIN
             'policy', policy_, 'step', nx.step, 'repeat', nx.repeat, 'level', nx.level,
             'target_type', nx.target_type, 'target', nx.target, 'responder', t.responder,
             'reason', t.reason, 'phone', r.phone, 'email', r.email, 'chat', r.chat,
-            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', true)),
+            'due_at', nx.due_at, 'early', now_ < nx.due_at, 'by_hand', by_hand)),
         now_);
     RETURN t.responder;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__escalate(text, boolean) IS
+'Internal: what incident_escalate() does, by hand (by_hand true, the caller the actor) or by the worker when a level falls due (by_hand false, actor pg_incident): escalates the unacknowledged incident to the next level of its severity''s policy, resolving the target now, with one escalated timeline event; returns the person paged.';
+
+CREATE OR REPLACE FUNCTION @extschema@.incident_escalate(code text)
+RETURNS text
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RETURN @extschema@.incident__escalate(code, true);
 END
 $$;
 
@@ -2635,13 +2649,16 @@ AS $$
         'Actions: ' || CASE WHEN e.kind = 'declared'
                             THEN 'declared; response due ' || pg_catalog.to_char(inc.response_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
                             ELSE @extschema@.incident__slack_escape(coalesce(e.message, pg_catalog.replace(e.kind, '_', ' '))) END,
+        -- an escalation or reminder names its person, with a chat handle that Slack links
+        'To: ' || @extschema@.incident__slack_escape(e.details->>'responder')
+               || coalesce(' ' || pg_catalog.substring(e.details->>'chat', '^(@[A-Za-z0-9._-]{1,80}|<@[A-Z0-9]{1,30}>)$'), ''),
         'Next Update: ' || pg_catalog.to_char(inc.next_update_due AT TIME ZONE @extschema@.incident_timezone(),
                                               'YYYY-MM-DD HH24:MI'),
         '<' || @extschema@.incident__slack_escape(pg_catalog.replace(link_template, '{code}', inc.code)) || '|' || inc.code || '>'))
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_slack(@extschema@.incident, @extschema@.incident_event, text) IS
-'Internal: the slack body {"text": ...} of an event, in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, Next Update, the link), with what users typed escaped.';
+'Internal: the slack body {"text": ...} of an event, in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, the person an escalation or reminder is for with their chat handle, Next Update, the link), with what users typed escaped.';
 
 ------------------------------------------------------------------------------
 -- Writing the outbox, in the event's transaction
@@ -2653,7 +2670,7 @@ AS 'MODULE_PATHNAME', 'incident__notification_wake'
 LANGUAGE C VOLATILE;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_wake() IS
-'Internal: when the current transaction commits, wakes the background worker to deliver what it wrote to the outbox (nothing when the library is not preloaded).';
+'Internal: when the current transaction commits, wakes the background worker to deliver what it wrote to the outbox and to look again at what falls due (nothing when the library is not preloaded).';
 
 CREATE FUNCTION @extschema@.incident__notification_enqueue()
 RETURNS trigger
@@ -2664,7 +2681,6 @@ AS $$
 DECLARE
     inc @extschema@.incident;
     c @extschema@.incident_channel;
-    n int := 0;
 BEGIN
     SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = NEW.incident_id;
     FOR c IN SELECT * FROM @extschema@.incident_channel ch
@@ -2678,17 +2694,16 @@ BEGIN
                 CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, NEW, c.link_template)
                               ELSE @extschema@.incident__notification_json(inc, NEW, c.link_template) END::text,
                 'application/json', NEW.at, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp());
-        n := n + 1;
     END LOOP;
-    IF n > 0 THEN
-        PERFORM @extschema@.incident__notification_wake();
-    END IF;
+    -- the worker delivers, and looks again at what falls due (an
+    -- acknowledgement stops escalation, an update moves its reminder)
+    PERFORM @extschema@.incident__notification_wake();
     RETURN NULL;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_enqueue() IS
-'Internal trigger on incident_event: writes an outbox row, rendered in the channel''s format, for every enabled channel whose routing takes the event (its kind, min_severity, components), and wakes the worker at commit.';
+'Internal trigger on incident_event: writes an outbox row, rendered in the channel''s format, for every enabled channel whose routing takes the event (its kind, min_severity, components), and wakes the worker at commit (to deliver them, and to look again at the escalations and reminders due).';
 
 CREATE TRIGGER incident_event_notify
     AFTER INSERT ON @extschema@.incident_event
@@ -2823,6 +2838,156 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_prune(interval) IS
 'Internal, for the worker: deletes up to 1000 delivered notifications delivered longer ago than older_than; dead ones stay until retried or deleted by an admin.';
+
+------------------------------------------------------------------------------
+-- Escalations and reminders on time: the worker's sweep
+------------------------------------------------------------------------------
+
+-- whom a reminder of the incident is for: its communications lead, else its
+-- commander, else whoever acknowledged it
+CREATE FUNCTION @extschema@.incident__reminder_for(inc @extschema@.incident)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(inc.communications_lead, inc.incident_commander, inc.acknowledged_by)
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__reminder_for(@extschema@.incident) IS
+'Internal: whom a reminder of the incident goes to: its communications lead, else its incident commander, else whoever acknowledged it (NULL: nobody named).';
+
+-- one reminder event; the caller holds the incident's row lock
+CREATE FUNCTION @extschema@.incident__remind(inc @extschema@.incident, reminder text, message text, due timestamptz,
+                                             period int)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    who text := @extschema@.incident__reminder_for(inc);
+    r @extschema@.incident_responder;
+BEGIN
+    SELECT * INTO r FROM @extschema@.incident_responder x WHERE x.name = who;
+    PERFORM @extschema@.incident__event(inc, 'reminder', 'pg_incident',
+        message || CASE WHEN who IS NOT NULL THEN pg_catalog.format(': reminding %s', who) ELSE '' END,
+        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+            'reminder', reminder, 'due', due, 'period', period, 'responder', who,
+            'phone', r.phone, 'email', r.email, 'chat', r.chat)));
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__remind(@extschema@.incident, text, text, timestamptz, int) IS
+'Internal: writes a reminder timeline event (details: reminder update_overdue or response_breached, the due time, the overdue period, the person reminded and their contacts); the caller holds the incident''s row lock.';
+
+CREATE FUNCTION @extschema@.incident__sweep(OUT fired int, OUT next_at timestamptz)
+RETURNS record
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+-- an incident locked by someone else's open transaction is skipped, and no
+-- other lock may hold the worker longer than this
+SET lock_timeout = '2s'
+AS $$
+DECLARE
+    now_ timestamptz := @extschema@.incident_now();
+    x record;
+    inc @extschema@.incident;
+    every_ interval;
+    period_ int;
+    n int;
+BEGIN
+    fired := 0;
+
+    -- escalation levels due: each fired once, through incident_escalate's code
+    FOR x IN SELECT e.code FROM @extschema@.incident_escalations e WHERE e.due_at <= now_ AND e.level IS NOT NULL LOOP
+        BEGIN
+            FOR n IN 1 .. 100 LOOP
+                SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = x.code FOR UPDATE SKIP LOCKED;
+                EXIT WHEN NOT FOUND;
+                -- again under the lock: an acknowledgement or a person's escalation may have come first
+                EXIT WHEN NOT EXISTS (SELECT FROM @extschema@.incident_escalations e
+                                       WHERE e.code = x.code AND e.due_at <= now_ AND e.level IS NOT NULL);
+                PERFORM @extschema@.incident__escalate(x.code, false);
+                fired := fired + 1;
+            END LOOP;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;           -- next time
+        WHEN OTHERS THEN
+            RAISE WARNING 'pg_incident: could not escalate incident "%": %', x.code, SQLERRM;
+        END;
+    END LOOP;
+
+    -- response deadlines breached: once per incident
+    FOR x IN SELECT i.id FROM @extschema@.incident i
+              WHERE i.status = 'declared' AND i.response_due <= now_
+                AND NOT EXISTS (SELECT FROM @extschema@.incident_event e
+                                 WHERE e.incident_id = i.id AND e.kind = 'reminder'
+                                   AND e.details->>'reminder' = 'response_breached') LOOP
+        BEGIN
+            SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = x.id FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND OR inc.status <> 'declared' OR inc.response_due > now_
+                OR EXISTS (SELECT FROM @extschema@.incident_event e
+                            WHERE e.incident_id = inc.id AND e.kind = 'reminder'
+                              AND e.details->>'reminder' = 'response_breached');
+            PERFORM @extschema@.incident__remind(inc, 'response_breached',
+                pg_catalog.format('response deadline breached: not acknowledged by %s',
+                                  pg_catalog.to_char(inc.response_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')),
+                inc.response_due, 0);
+            fired := fired + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        WHEN OTHERS THEN
+            RAISE WARNING 'pg_incident: could not record the breach of incident "%": %', inc.code, SQLERRM;
+        END;
+    END LOOP;
+
+    -- status updates overdue: one reminder per overdue period of the severity's cadence
+    FOR x IN SELECT i.id FROM @extschema@.incident i
+              WHERE i.status NOT IN ('declared', 'resolved', 'closed') AND i.next_update_due <= now_ LOOP
+        BEGIN
+            SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = x.id FOR UPDATE SKIP LOCKED;
+            CONTINUE WHEN NOT FOUND OR inc.status IN ('declared', 'resolved', 'closed') OR inc.next_update_due > now_;
+            SELECT s.update_every INTO every_ FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
+            period_ := pg_catalog.floor(pg_catalog.date_part('epoch', now_ - inc.next_update_due)
+                                        / pg_catalog.date_part('epoch', every_))::int;
+            CONTINUE WHEN EXISTS (SELECT FROM @extschema@.incident_event e
+                                   WHERE e.incident_id = inc.id AND e.kind = 'reminder'
+                                     AND e.details->>'reminder' = 'update_overdue'
+                                     AND (e.details->>'due')::timestamptz = inc.next_update_due
+                                     AND (e.details->>'period')::int = period_);
+            PERFORM @extschema@.incident__remind(inc, 'update_overdue',
+                pg_catalog.format('status update overdue since %s (every %s)',
+                                  pg_catalog.to_char(inc.next_update_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI'),
+                                  every_),
+                inc.next_update_due, period_);
+            fired := fired + 1;
+        EXCEPTION WHEN lock_not_available THEN
+            NULL;
+        WHEN OTHERS THEN
+            RAISE WARNING 'pg_incident: could not remind incident "%": %', inc.code, SQLERRM;
+        END;
+    END LOOP;
+
+    -- when to look again
+    now_ := @extschema@.incident_now();
+    SELECT pg_catalog.min(t) INTO next_at FROM (
+        SELECT e.due_at AS t FROM @extschema@.incident_escalations e WHERE e.level IS NOT NULL
+        UNION ALL
+        SELECT i.response_due FROM @extschema@.incident i
+         WHERE i.status = 'declared'
+           AND NOT EXISTS (SELECT FROM @extschema@.incident_event e
+                            WHERE e.incident_id = i.id AND e.kind = 'reminder' AND e.details->>'reminder' = 'response_breached')
+        UNION ALL
+        SELECT CASE WHEN i.next_update_due > now_ THEN i.next_update_due
+                    ELSE i.next_update_due + s.update_every
+                         * (pg_catalog.floor(pg_catalog.date_part('epoch', now_ - i.next_update_due)
+                                             / pg_catalog.date_part('epoch', s.update_every)) + 1) END
+          FROM @extschema@.incident i JOIN @extschema@.incident_severity s USING (severity)
+         WHERE i.status NOT IN ('declared', 'resolved', 'closed') AND i.next_update_due IS NOT NULL) d;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__sweep() IS
+'Internal, for the worker: fires what is due by incident_now(): each escalation level of an unacknowledged incident (through the code of incident_escalate, once per step), a reminder when an incident''s response deadline passes unacknowledged (once), and a reminder when a status update is overdue (once per period of the severity''s cadence) to its communications lead, commander or acknowledger. Skips an incident someone holds locked. Returns how many it fired and when the next is due.';
 
 ------------------------------------------------------------------------------
 -- What users call

@@ -138,3 +138,53 @@ DROP ROLE regress_notify_viewer, regress_notify_admin;
 SELECT count(*) AS before FROM incident_notification WHERE channel_id = :all_id;
 SELECT incident_channel_drop('all');
 SELECT count(*) AS after FROM incident_notification WHERE channel_id = :all_id;
+
+-- the worker's sweep, on the test clock: escalation levels fire when due,
+-- once each, missed ones one after the other; acknowledging stops them
+SELECT incident_channel_webhook('all', 'https://hooks.example/all');
+INSERT INTO incident_responder (name, email, chat) VALUES ('Omar', 'omar@example.com', '@omar');
+INSERT INTO incident_escalation_policy (name, description) VALUES ('regress', 'three levels');
+INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
+VALUES ('regress', 1, '0 minutes', 'responder', 'Omar'), ('regress', 2, '10 minutes', 'responder', 'Omar'),
+       ('regress', 3, '20 minutes', 'responder', 'Omar');
+UPDATE incident_severity SET escalation_policy = 'regress' WHERE severity = 'P1';
+UPDATE incident_severity SET escalation_policy = NULL WHERE severity <> 'P1';
+-- the open incidents of before are out of the way
+SELECT count(incident_resolve(code, 'regress')) AS resolved_before FROM incident WHERE status NOT IN ('resolved', 'closed');
+SET pg_incident.clock = '2026-05-05 09:00:00+00';
+SELECT incident_declare('P1', 'Orders fail') AS esc \gset
+SELECT * FROM incident__sweep();
+SELECT * FROM incident__sweep();
+SET pg_incident.clock = '2026-05-05 09:25:00+00';
+SELECT * FROM incident__sweep();
+SELECT at, actor, message, details->>'by_hand' AS by_hand, details->>'email' AS email
+  FROM incident_timeline WHERE code = :'esc' AND kind = 'escalated' ORDER BY at, message;
+SELECT channel, event_kind, count(*) FROM incident_notifications WHERE incident = :'esc' GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT n.body::jsonb ->> 'text' LIKE '%To: Omar @omar%' AS slack_names_the_person
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'p2' AND n.event_kind = 'escalated' LIMIT 1;
+-- the response deadline (15 minutes) passed unacknowledged: one breach reminder
+SELECT message, details->>'reminder' AS reminder FROM incident_timeline WHERE code = :'esc' AND kind = 'reminder';
+-- acknowledged: no more escalation; status updates overdue raise one reminder per 15 minutes
+SELECT incident_acknowledge(:'esc', 'Omar');
+SELECT incident_assign(:'esc', 'communications_lead', 'Omar');
+SELECT incident_update(:'esc', 'investigating', 'Checking the payment gateway');
+SELECT next_update_due FROM incident WHERE code = :'esc';
+SELECT * FROM incident__sweep();
+SET pg_incident.clock = '2026-05-05 09:41:00+00';
+SELECT * FROM incident__sweep();
+SELECT * FROM incident__sweep();
+SET pg_incident.clock = '2026-05-05 09:50:00+00';
+SELECT * FROM incident__sweep();
+SET pg_incident.clock = '2026-05-05 09:56:00+00';
+SELECT * FROM incident__sweep();
+SELECT at, message, details->>'period' AS period, details->>'responder' AS responder
+  FROM incident_timeline WHERE code = :'esc' AND kind = 'reminder' AND details->>'reminder' = 'update_overdue' ORDER BY at;
+-- an update ends them
+SELECT incident_update(:'esc', 'identified', 'The gateway rejects our certificate');
+SELECT * FROM incident__sweep();
+SELECT count(*) AS escalations FROM incident_timeline WHERE code = :'esc' AND kind = 'escalated';
+-- an incident locked by another session's open transaction is skipped, not waited for
+-- (isolation spec: test/specs/sweep_locked.spec)
+SELECT incident_resolve(:'esc', 'Certificate renewed');
+RESET pg_incident.clock;

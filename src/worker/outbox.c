@@ -22,6 +22,13 @@
  * channel's timeout and a minute is taken again: at least once, never lost.
  * Receivers dedup on the Idempotency-Key header, the event's id.
  *
+ * The same process fires what falls due without anyone acting
+ * (incident__sweep): escalation levels through incident_escalate()'s code,
+ * a reminder when a response deadline passes, and one per overdue period of
+ * a status update. Each writes its timeline event, and so its outbox rows,
+ * in the sweep's transaction: a crash before the commit fires nothing, and
+ * the next sweep fires it once.
+ *
  * A channel's secret signs the body: X-Incident-Signature: t=<unix time>,
  * v1=<hex HMAC-SHA256 of "<t>.<body>">, so that a receiver can check both the
  * sender and the age (and refuse replays).
@@ -49,8 +56,11 @@
 
 PG_FUNCTION_INFO_V1(incident__notification_wake);
 
-/* after a failed claim, the next one is tried this much later */
+/* after a failed claim or sweep, the next one is tried this much later */
 #define OUTBOX_RETRY_MS 10000
+
+/* the sweep looks at least this often, for changes no event tells of */
+#define SWEEP_MAX_WAIT_MS 5000
 
 /* a response body's first bytes quoted in last_error */
 #define OUTBOX_BODY_QUOTE 200
@@ -61,6 +71,9 @@ static bool outbox_callback_registered = false;
 
 /* when a pending delivery is next due (DT_NOEND: none known) */
 static TimestampTz outbox_next_at = DT_NOBEGIN;
+
+/* when the sweep has something to fire next, as far as the worker knows */
+static TimestampTz sweep_next_at = DT_NOBEGIN;
 
 static void outbox_xact_callback(XactEvent event, void *arg);
 static bool outbox_sign(const char *secret, const char *body, size_t body_len, int64 t, char *hex, size_t hexlen);
@@ -106,13 +119,45 @@ outbox_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Whether a delivery may be due now: the worker was woken for one, or the
- * next known due time has come.
+ * Takes the wake-up of a commit that wrote timeline events or outbox rows:
+ * both the deliveries and the sweep are to be looked at now. True if there
+ * was one.
+ */
+bool
+outbox_take_wakeup(void)
+{
+	if (!incident_worker_notifications_woken(true))
+		return false;
+	outbox_next_at = DT_NOBEGIN;
+	sweep_next_at = DT_NOBEGIN;
+	return true;
+}
+
+/*
+ * Whether a delivery may be due now.
  */
 bool
 outbox_due(TimestampTz now)
 {
-	return incident_worker_notifications_woken(false) || outbox_next_at <= now;
+	return outbox_next_at <= now;
+}
+
+/*
+ * Whether the sweep may have something to fire now.
+ */
+bool
+sweep_due(TimestampTz now)
+{
+	return sweep_next_at <= now;
+}
+
+/*
+ * When the sweep next has something to fire.
+ */
+TimestampTz
+sweep_next_due(void)
+{
+	return sweep_next_at;
 }
 
 /*
@@ -135,6 +180,15 @@ outbox_claim_failed(void)
 }
 
 /*
+ * The sweep failed: likewise.
+ */
+void
+sweep_failed(void)
+{
+	sweep_next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OUTBOX_RETRY_MS);
+}
+
+/*
  * Forget what is known of the outbox (the extension was dropped): look
  * again at the next turn.
  */
@@ -142,6 +196,7 @@ void
 outbox_forget(void)
 {
 	outbox_next_at = DT_NOBEGIN;
+	sweep_next_at = DT_NOBEGIN;
 }
 
 /*
@@ -160,7 +215,6 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	int			n = 0;
 	uint64		i;
 
-	(void) incident_worker_notifications_woken(true);
 	if (room > 0)
 	{
 		args[0] = Int32GetDatum(room);
@@ -292,6 +346,30 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 	/* a failed delivery is due again: read when at the next claim */
 	outbox_next_at = DT_NOBEGIN;
 	return n;
+}
+
+/*
+ * Fires the escalation levels and reminders that are due
+ * (incident__sweep), and notes when the next is; returns how many fired.
+ * A change no event tells of (an edited escalation policy) is seen within
+ * SWEEP_MAX_WAIT_MS.
+ */
+int
+outbox_sweep(void)
+{
+	char	   *q = psprintf("SELECT fired, next_at FROM %s.incident__sweep()", probe_schema());
+	bool		isnull;
+	Datum		d;
+	int			fired;
+	TimestampTz latest;
+
+	if (SPI_execute(q, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not fire the due escalations and reminders");
+	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	latest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SWEEP_MAX_WAIT_MS);
+	sweep_next_at = isnull ? latest : Min(DatumGetTimestampTz(d), latest);
+	return fired;
 }
 
 /*

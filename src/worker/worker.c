@@ -132,6 +132,7 @@ static void worker_phase_context(void *arg);
 static void worker_phase_check_extension(void *arg);
 static void worker_phase_release_claims(void *arg);
 static void worker_phase_deliver(void *arg);
+static void worker_phase_sweep(void *arg);
 static void worker_phase_record_deliveries(void *arg);
 static bool worker_notify_due(TimestampTz now);
 static void worker_phase_record(void *arg);
@@ -661,9 +662,18 @@ worker_turn_http(void)
 	TimestampTz now = GetCurrentTimestamp();
 
 	/* deliveries first: a finished one may let the next of its incident go */
+	(void) outbox_take_wakeup();
 	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0)
 	{
 		worker_run_phase("recording deliveries", worker_phase_record_deliveries, NULL);
+		now = GetCurrentTimestamp();
+	}
+	if (sweep_due(now))
+	{
+		if (!worker_run_phase("firing escalations and reminders", worker_phase_sweep, NULL))
+			sweep_failed();
+		/* what it fired is delivered in this turn */
+		(void) outbox_take_wakeup();
 		now = GetCurrentTimestamp();
 	}
 	if (http_engine_capacity_left(worker_http) > 0 && outbox_due(now))
@@ -774,6 +784,7 @@ static bool
 worker_notify_due(TimestampTz now)
 {
 	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
+		incident_worker_notifications_woken(false) || sweep_due(now) ||
 		(http_engine_capacity_left(worker_http) > 0 && outbox_due(now));
 }
 
@@ -806,6 +817,7 @@ worker_http_wait_ms(void)
 	/* a notification is due, or its outcome is to be recorded, at once */
 	if (http_engine_capacity_left(worker_http) > 0)
 		wake_at = Min(wake_at, outbox_next_due());
+	wake_at = Min(wake_at, sweep_next_due());
 	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
 		(http_engine_capacity_left(worker_http) > 0 && incident_worker_notifications_woken(false)))
 		wake_at = now;
@@ -1017,8 +1029,17 @@ worker_phase_release_claims(void *arg)
 static void
 worker_phase_deliver(void *arg)
 {
-	incident_worker_state_done(outbox_claim(worker_http, http_engine_capacity_left(worker_http),
-											incident_http_timeout, incident_max_response_bytes));
+	(void) outbox_claim(worker_http, http_engine_capacity_left(worker_http),
+						incident_http_timeout, incident_max_response_bytes);
+}
+
+/*
+ * Phase: fire the escalation levels and reminders that are due.
+ */
+static void
+worker_phase_sweep(void *arg)
+{
+	(void) outbox_sweep();
 }
 
 /*

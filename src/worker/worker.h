@@ -82,7 +82,12 @@ extern void incident_worker_wake_notifications(void);
 extern bool incident_worker_notifications_woken(bool clear);
 
 /* ---- outbox.c: delivering notifications ---- */
+extern bool outbox_take_wakeup(void);
 extern bool outbox_due(TimestampTz now);
+extern bool sweep_due(TimestampTz now);
+extern TimestampTz sweep_next_due(void);
+extern void sweep_failed(void);
+extern int	outbox_sweep(void);
 extern TimestampTz outbox_next_due(void);
 extern void outbox_forget(void);
 extern void outbox_claim_failed(void);

@@ -27,7 +27,9 @@ $primary->wait_for_catchup($standby);
 is($standby->safe_psql('postgres', q{SELECT string_agg(code || ' ' || status, ', ' ORDER BY code) FROM incident_dashboard}),
 	'INC-2026-0115-001 declared, INC-2026-0115-002 acknowledged',
 	'the dashboard reads on the standby');
-is($standby->safe_psql('postgres', q{SELECT count(*) FROM incident_timeline WHERE code = 'INC-2026-0115-002'}),
+# (the primary's worker may have added reminders: on its real clock, the
+# test clock's incidents are long overdue)
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM incident_timeline WHERE code = 'INC-2026-0115-002' AND kind <> 'reminder'}),
 	'2', 'the timeline reads on the standby');
 
 my ($ret, $out, $err) = $standby->psql('postgres', q{SELECT incident_acknowledge('INC-2026-0115-001')},

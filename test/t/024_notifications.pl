@@ -73,6 +73,8 @@ my $node = start_probe_node('notify');
 # a SIGKILLed worker makes the postmaster restart the cluster, as in production
 $node->append_conf('postgresql.conf', "restart_after_crash = on\n");
 $node->reload;
+# escalation fires on its own here too; the sections before it count posts
+$node->safe_psql('postgres', q{UPDATE incident_severity SET escalation_policy = NULL});
 $node->safe_psql('postgres', qq{
 SELECT incident_channel_webhook('ops', '$base/hook?name=ops', secret => '$secret');
 SELECT incident_channel_webhook('chat', '$base/hook?name=chat', format => 'slack', min_severity => 'P2',
@@ -201,6 +203,75 @@ pg_incident.notification_dead_after = '1d'
 pg_incident.notification_retry_max = '2s'
 });
 $node->reload;
+
+# ---- escalation levels fire on time, once each; acknowledging stops them ----
+$node->safe_psql('postgres', q{
+INSERT INTO incident_responder (name, email, chat) VALUES ('Omar', 'omar@example.com', '@omar');
+INSERT INTO incident_escalation_policy (name, description) VALUES ('fast', 'three levels, two seconds apart');
+INSERT INTO incident_escalation_level (policy, level, delay, target_type, target)
+VALUES ('fast', 1, '0 s', 'responder', 'Omar'), ('fast', 2, '2 s', 'responder', 'Omar'),
+       ('fast', 3, '4 s', 'responder', 'Omar');
+UPDATE incident_severity SET escalation_policy = 'fast' WHERE severity = 'P1';
+});
+my $esc = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'the database is down')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) = 3 FROM incident_timeline WHERE code = '$esc' AND kind = 'escalated'}),
+	'an unacknowledged P1 escalates through the three levels');
+# lateness of each level against its due time; one tick is pg_incident.naptime (200 ms)
+my $late = $node->safe_psql('postgres', qq{
+SELECT string_agg(round(extract(epoch FROM e.at - i.declared_at - l.delay)::numeric, 1)::text, ',' ORDER BY l.level)
+  FROM incident_timeline e JOIN incident i ON i.code = e.code
+  JOIN incident_escalation_level l ON l.policy = 'fast' AND l.level = (e.details->>'level')::int
+ WHERE e.code = '$esc' AND e.kind = 'escalated'
+   AND e.at - i.declared_at - l.delay BETWEEN interval '0' AND interval '1 second'});
+is(scalar(split /,/, $late), 3, "each level fires within a second of its due time (late by $late s)");
+is( $node->safe_psql('postgres',
+		qq{SELECT string_agg(actor || ':' || (details->>'responder') || ':' || (details->>'by_hand'), ',' ORDER BY at)
+             FROM incident_timeline WHERE code = '$esc' AND kind = 'escalated'}),
+	'pg_incident:Omar:false,pg_incident:Omar:false,pg_incident:Omar:false',
+	'fired by the worker, paging the responder');
+ok(wait_for(sub { 3 == grep { my $b = JSON::PP->new->decode($_->{body}); $b->{event} eq 'escalated' && $b->{incident}{code} eq $esc && $_->{status} == 200 } @{ hooks('ops') } }),
+	'each escalation reaches the channel');
+my ($page) = grep { JSON::PP->new->decode($_->{body})->{event} eq 'escalated' } @{ hooks('ops') };
+is(JSON::PP->new->decode($page->{body})->{details}{email}, 'omar@example.com', "with the responder's contact");
+is( $node->safe_psql('postgres', qq{SELECT count(*) FROM incident_timeline WHERE code = '$esc' AND kind = 'escalated'}),
+	'3', 'and no level fires twice');
+my $acked = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'the replica is down')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) = 1 FROM incident_timeline WHERE code = '$acked' AND kind = 'escalated'}),
+	'level 1 of another P1 fires at once');
+$node->safe_psql('postgres', qq{SELECT incident_acknowledge('$acked', 'Omar')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT clock_timestamp() > declared_at + interval '5 seconds' FROM incident WHERE code = '$acked'}),
+	'past the due time of every level');
+is( $node->safe_psql('postgres', qq{SELECT count(*) FROM incident_timeline WHERE code = '$acked' AND kind = 'escalated'}),
+	'1', 'acknowledging stops the levels after it');
+$node->safe_psql('postgres', qq{SELECT incident_acknowledge('$esc', 'Omar')});
+
+# ---- reminders: a response deadline breached, and status updates overdue ----
+$node->safe_psql('postgres', q{UPDATE incident_severity SET response_time = '1 second', update_every = '2 seconds' WHERE severity = 'P3'});
+my $slowack = $node->safe_psql('postgres', q{SELECT incident_declare('P3', 'reports are late')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) = 1 FROM incident_timeline WHERE code = '$slowack' AND kind = 'reminder'
+             AND details->>'reminder' = 'response_breached'}),
+	'an unacknowledged incident past its response deadline gets a breach reminder');
+$node->safe_psql('postgres', qq{SELECT incident_acknowledge('$slowack', 'Omar');
+SELECT incident_assign('$slowack', 'communications_lead', 'Omar');
+SELECT incident_update('$slowack', 'investigating', 'looking at the export job')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) >= 3 FROM incident_timeline WHERE code = '$slowack' AND kind = 'reminder'
+             AND details->>'reminder' = 'update_overdue'}),
+	'an overdue status update raises reminders');
+is( $node->safe_psql('postgres',
+		qq{SELECT count(*) = count(DISTINCT (details->>'due', details->>'period'))
+                  AND bool_and(details->>'responder' = 'Omar')
+             FROM incident_timeline WHERE code = '$slowack' AND kind = 'reminder' AND details->>'reminder' = 'update_overdue'}),
+	't', 'one per overdue period, to the communications lead');
+is( $node->safe_psql('postgres',
+		qq{SELECT count(*) FROM incident_timeline WHERE code = '$slowack' AND kind = 'reminder' AND details->>'reminder' = 'response_breached'}),
+	'1', 'and the breach reminder only once');
+$node->safe_psql('postgres', qq{SELECT incident_resolve('$slowack', 'the job was stuck');
+UPDATE incident_severity SET escalation_policy = NULL});
 
 # ---- SIGKILL of the worker and an immediate restart lose nothing ----
 get('/set?name=ops&code=500');
