@@ -24,11 +24,10 @@ CREATE TABLE @extschema@.incident_channel (
                   CONSTRAINT incident_channel_name_check
                   CHECK (name = pg_catalog.btrim(name) AND name <> '' AND pg_catalog.length(name) <= 100),
     kind          text NOT NULL DEFAULT 'webhook'
-                  CONSTRAINT incident_channel_kind_check CHECK (kind IN ('webhook')),
-    url           text NOT NULL
-                  CONSTRAINT incident_channel_url_check CHECK (url ~* '^https?://[^/?#@\s]+([/?#]|$)'),
+                  CONSTRAINT incident_channel_kind_check CHECK (kind IN ('webhook', 'email')),
+    url           text NOT NULL,
     format        text NOT NULL DEFAULT 'json'
-                  CONSTRAINT incident_channel_format_check CHECK (format IN ('json', 'slack')),
+                  CONSTRAINT incident_channel_format_check CHECK (format IN ('json', 'slack', 'text')),
     min_severity  text NOT NULL DEFAULT 'P4'
                   CONSTRAINT incident_channel_min_severity_check CHECK (min_severity IN ('P1', 'P2', 'P3', 'P4')),
     secret        text CONSTRAINT incident_channel_secret_check
@@ -46,11 +45,28 @@ CREATE TABLE @extschema@.incident_channel (
                   CONSTRAINT incident_channel_timeout_check
                   CHECK (timeout >= interval '100 milliseconds' AND timeout <= interval '1 minute'),
     enabled       boolean NOT NULL DEFAULT true,
-    created_by    text NOT NULL DEFAULT current_user
+    created_by    text NOT NULL DEFAULT current_user,
+    -- email
+    mail_from     text CONSTRAINT incident_channel_mail_from_check
+                  CHECK (mail_from ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$'),
+    mail_to       text[] CONSTRAINT incident_channel_mail_to_check
+                  CHECK (mail_to <> '{}' AND pg_catalog.cardinality(mail_to) <= 100
+                         AND pg_catalog.array_to_string(mail_to, ' ', '@NULL@')
+                             ~ '^([^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253})( [^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253})*$'),
+    smtp_user     text CONSTRAINT incident_channel_smtp_user_check CHECK (smtp_user !~ '[\r\n]' AND pg_catalog.length(smtp_user) <= 256),
+    smtp_password text CONSTRAINT incident_channel_smtp_password_check CHECK (smtp_password !~ '[\r\n]' AND pg_catalog.length(smtp_password) <= 512),
+    CONSTRAINT incident_channel_url_check
+        CHECK (CASE kind WHEN 'email' THEN url ~* '^smtps?://[^/?#@\s]+([/?#]|$)'
+                         ELSE url ~* '^https?://[^/?#@\s]+([/?#]|$)' END),
+    CONSTRAINT incident_channel_kind_format_check
+        CHECK ((kind = 'email') = (format = 'text')),
+    CONSTRAINT incident_channel_email_check
+        CHECK (CASE kind WHEN 'email' THEN mail_from IS NOT NULL AND mail_to IS NOT NULL AND secret IS NULL
+                         ELSE mail_from IS NULL AND mail_to IS NULL AND smtp_user IS NULL AND smtp_password IS NULL END)
 );
 
 COMMENT ON TABLE @extschema@.incident_channel IS
-'Where notifications go: webhooks in the json or slack format. Routing: the timeline events listed in events, of incidents of min_severity or worse, of the components listed (NULL: all). Written by incident_channel_webhook() and incident_channel_drop(); url and secret are readable by incident_admin only.';
+'Where notifications go: webhooks in the json or slack format, and mail over SMTP (kind email, format text). Routing: the timeline events listed in events, of incidents of min_severity or worse, of the components listed (NULL: all). Written by incident_channel_webhook(), incident_channel_email() and incident_channel_drop(); url, secret, smtp_user and smtp_password are readable by incident_admin only.';
 COMMENT ON COLUMN @extschema@.incident_channel.url IS 'The webhook''s URL (a Slack incoming webhook''s URL is its credential: incident_admin only reads it).';
 COMMENT ON COLUMN @extschema@.incident_channel.format IS 'json: the versioned envelope of docs/notifications.md; slack: {"text": ...} in the playbook''s status-update shape.';
 COMMENT ON COLUMN @extschema@.incident_channel.min_severity IS 'The least severe incidents it hears of: P4 all, P1 only P1.';
@@ -59,11 +75,21 @@ COMMENT ON COLUMN @extschema@.incident_channel.events IS 'The kinds of timeline 
 COMMENT ON COLUMN @extschema@.incident_channel.components IS 'Only incidents of these components; NULL: all incidents.';
 COMMENT ON COLUMN @extschema@.incident_channel.link_template IS 'A link to the incident for the body, {code} replaced by its code, such as ''https://status.example/incidents/{code}''.';
 COMMENT ON COLUMN @extschema@.incident_channel.timeout IS 'How long one delivery may take.';
+COMMENT ON COLUMN @extschema@.incident_channel.mail_from IS 'An email channel''s sender address (the envelope''s and the From header''s).';
+COMMENT ON COLUMN @extschema@.incident_channel.mail_to IS 'An email channel''s recipients; an escalation or reminder also goes to the email of the person it is for.';
+COMMENT ON COLUMN @extschema@.incident_channel.smtp_user IS 'The SMTP login of an email channel, or NULL for none.';
+COMMENT ON COLUMN @extschema@.incident_channel.smtp_password IS 'The SMTP password (sent over TLS only); incident_admin only reads it.';
 
 COMMENT ON CONSTRAINT incident_channel_name_check ON @extschema@.incident_channel IS 'A channel''s name has 1 to 100 characters, such as "ops-slack".';
-COMMENT ON CONSTRAINT incident_channel_kind_check ON @extschema@.incident_channel IS 'A channel is a webhook.';
-COMMENT ON CONSTRAINT incident_channel_url_check ON @extschema@.incident_channel IS 'Give an http:// or https:// URL with a host and without a user name or password, such as ''https://hooks.example/incidents''.';
-COMMENT ON CONSTRAINT incident_channel_format_check ON @extschema@.incident_channel IS 'Give json or slack.';
+COMMENT ON CONSTRAINT incident_channel_kind_check ON @extschema@.incident_channel IS 'A channel is a webhook or an email channel.';
+COMMENT ON CONSTRAINT incident_channel_url_check ON @extschema@.incident_channel IS 'Give a webhook an http:// or https:// URL, an email channel an smtp:// or smtps:// URL, with a host and without a user name or password, such as ''https://hooks.example/incidents'' or ''smtp://mail.example:587''.';
+COMMENT ON CONSTRAINT incident_channel_format_check ON @extschema@.incident_channel IS 'Give json or slack (an email channel''s format is text).';
+COMMENT ON CONSTRAINT incident_channel_kind_format_check ON @extschema@.incident_channel IS 'An email channel sends text; a webhook json or slack.';
+COMMENT ON CONSTRAINT incident_channel_email_check ON @extschema@.incident_channel IS 'An email channel has mail_from and mail_to (and no secret); a webhook has none of the mail settings.';
+COMMENT ON CONSTRAINT incident_channel_mail_from_check ON @extschema@.incident_channel IS 'Give a plain address, such as ''incidents@example.com''.';
+COMMENT ON CONSTRAINT incident_channel_mail_to_check ON @extschema@.incident_channel IS 'Give 1 to 100 plain addresses, such as ''{oncall@example.com,cto@example.com}''.';
+COMMENT ON CONSTRAINT incident_channel_smtp_user_check ON @extschema@.incident_channel IS 'Give a login of at most 256 characters, on one line.';
+COMMENT ON CONSTRAINT incident_channel_smtp_password_check ON @extschema@.incident_channel IS 'Give a password of at most 512 characters, on one line.';
 COMMENT ON CONSTRAINT incident_channel_min_severity_check ON @extschema@.incident_channel IS 'Give P1, P2, P3 or P4: the least severe incidents the channel hears of.';
 COMMENT ON CONSTRAINT incident_channel_secret_check ON @extschema@.incident_channel IS 'Give a secret of 16 to 512 characters (the receiver keeps the same), or NULL for unsigned bodies.';
 COMMENT ON CONSTRAINT incident_channel_events_check ON @extschema@.incident_channel IS 'Give timeline event kinds: declared, acknowledged, status_update, severity_changed, assigned, note, checklist, resolved, closed, escalated, reminder, probe.';
@@ -87,6 +113,7 @@ CREATE TABLE @extschema@.incident_notification (
     event_kind      text NOT NULL,
     body            text NOT NULL,
     content_type    text NOT NULL,
+    recipients      text[],
     created_at      timestamptz NOT NULL,
     queued_at       timestamptz NOT NULL,
     state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
@@ -109,6 +136,7 @@ CREATE INDEX incident_notification_event_idx ON @extschema@.incident_notificatio
 COMMENT ON TABLE @extschema@.incident_notification IS
 'The outbox: one row per event and channel, written in the event''s transaction with the body rendered then; the worker delivers it (state pending, then delivered or dead). Deliveries of one incident to one channel go in order.';
 COMMENT ON COLUMN @extschema@.incident_notification.created_at IS 'When the event happened.';
+COMMENT ON COLUMN @extschema@.incident_notification.recipients IS 'A mail''s envelope recipients: the channel''s mail_to, and the email of the person an escalation or reminder is for.';
 COMMENT ON COLUMN @extschema@.incident_notification.queued_at IS 'When it was queued: at the event, or by incident_notification_retry(); the age after which a failing delivery is dead counts from here.';
 COMMENT ON COLUMN @extschema@.incident_notification.next_attempt_at IS 'When the worker tries next (after a failure: exponential back-off with jitter, or the receiver''s Retry-After).';
 COMMENT ON COLUMN @extschema@.incident_notification.claimed_at IS 'Set while the worker has the delivery in flight; a claim older than the channel''s timeout and a minute is a crashed worker''s, and is tried again.';
@@ -166,33 +194,123 @@ COMMENT ON FUNCTION @extschema@.incident__slack_escape(text) IS
 'Internal: text for a Slack message, with &, < and > escaped as Slack asks, so that no title or update becomes a mention or a link.';
 
 -- the playbook's status-update template, as Slack text
-CREATE FUNCTION @extschema@.incident__notification_slack(inc @extschema@.incident, e @extschema@.incident_event,
-                                                         link_template text)
-RETURNS jsonb
+-- the playbook's status-update template, the one text both the slack and
+-- the mail bodies show; for_slack escapes what users typed and links
+CREATE FUNCTION @extschema@.incident__status_update_text(inc @extschema@.incident, e @extschema@.incident_event,
+                                                         link_template text, for_slack boolean)
+RETURNS text
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.jsonb_build_object('text', pg_catalog.concat_ws(E'\n',
+    WITH t AS (
+        SELECT CASE WHEN for_slack THEN @extschema@.incident__slack_escape(inc.title) ELSE inc.title END AS impact,
+               CASE WHEN e.kind = 'declared'
+                    THEN 'declared; response due '
+                         || pg_catalog.to_char(inc.response_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
+                    WHEN for_slack THEN @extschema@.incident__slack_escape(coalesce(e.message, pg_catalog.replace(e.kind, '_', ' ')))
+                    ELSE coalesce(e.message, pg_catalog.replace(e.kind, '_', ' ')) END AS action,
+               CASE WHEN for_slack THEN @extschema@.incident__slack_escape(e.details->>'responder')
+                         -- a chat handle Slack links: @name or <@U...>
+                         || coalesce(' ' || pg_catalog.substring(e.details->>'chat', '^(@[A-Za-z0-9._-]{1,80}|<@[A-Z0-9]{1,30}>)$'), '')
+                    ELSE e.details->>'responder' END AS person,
+               pg_catalog.replace(link_template, '{code}', inc.code) AS link)
+    SELECT pg_catalog.concat_ws(E'\n',
         pg_catalog.format('%sINCIDENT %s - %s', CASE WHEN inc.severity = 'P1' THEN '🚨 ' END,
                           pg_catalog.upper(pg_catalog.replace(e.kind, '_', ' ')),
                           pg_catalog.to_char(e.at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
                           || ' ' || @extschema@.incident_timezone()),
         pg_catalog.format('Incident ID: %s (%s)', inc.code, inc.severity),
         'Status: ' || pg_catalog.initcap(inc.status),
-        'Impact: ' || @extschema@.incident__slack_escape(inc.title),
-        'Actions: ' || CASE WHEN e.kind = 'declared'
-                            THEN 'declared; response due ' || pg_catalog.to_char(inc.response_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
-                            ELSE @extschema@.incident__slack_escape(coalesce(e.message, pg_catalog.replace(e.kind, '_', ' '))) END,
-        -- an escalation or reminder names its person, with a chat handle that Slack links
-        'To: ' || @extschema@.incident__slack_escape(e.details->>'responder')
-               || coalesce(' ' || pg_catalog.substring(e.details->>'chat', '^(@[A-Za-z0-9._-]{1,80}|<@[A-Z0-9]{1,30}>)$'), ''),
+        'Impact: ' || t.impact,
+        'Actions: ' || t.action,
+        -- an escalation or reminder names its person
+        'To: ' || t.person,
         'Next Update: ' || pg_catalog.to_char(inc.next_update_due AT TIME ZONE @extschema@.incident_timezone(),
                                               'YYYY-MM-DD HH24:MI'),
-        '<' || @extschema@.incident__slack_escape(pg_catalog.replace(link_template, '{code}', inc.code)) || '|' || inc.code || '>'))
+        CASE WHEN for_slack THEN '<' || @extschema@.incident__slack_escape(t.link) || '|' || inc.code || '>' ELSE t.link END)
+      FROM t
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__status_update_text(@extschema@.incident, @extschema@.incident_event, text, boolean) IS
+'Internal: an event in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, the person an escalation or reminder is for, Next Update, the link); for Slack, what users typed is escaped, the chat handle and the link are Slack''s.';
+
+CREATE FUNCTION @extschema@.incident__notification_slack(inc @extschema@.incident, e @extschema@.incident_event,
+                                                         link_template text)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.jsonb_build_object('text', @extschema@.incident__status_update_text(inc, e, link_template, true))
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_slack(@extschema@.incident, @extschema@.incident_event, text) IS
-'Internal: the slack body {"text": ...} of an event, in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, the person an escalation or reminder is for with their chat handle, Next Update, the link), with what users typed escaped.';
+'Internal: the slack body {"text": ...} of an event: incident__status_update_text() for Slack.';
+
+-- a header's text: one line of printable text (no header from a title with
+-- CR or LF), RFC 2047-encoded when it is not ASCII
+CREATE FUNCTION @extschema@.incident__mail_header(t text)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN x ~ '^[ -~]*$' THEN x
+                ELSE '=?UTF-8?B?' || pg_catalog.translate(pg_catalog.encode(pg_catalog.convert_to(x, 'UTF8'), 'base64'), E'\n', '') || '?=' END
+      FROM (SELECT pg_catalog.btrim(pg_catalog.regexp_replace(t, '[[:cntrl:]]+', ' ', 'g')) AS x) AS y
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__mail_header(text) IS
+'Internal: text for a mail header: control characters (CR, LF, tabs) made spaces, so that nothing typed adds a header; encoded as an RFC 2047 word when it is not ASCII.';
+
+-- the mail of an event: the playbook's status-update template, or for a
+-- resolution its executive-summary template; CRLF line ends
+CREATE FUNCTION @extschema@.incident__notification_mail(inc @extschema@.incident, e @extschema@.incident_event,
+                                                        c @extschema@.incident_channel, recipients text[])
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.concat_ws(E'\r\n',
+        'From: ' || c.mail_from,
+        'To: ' || pg_catalog.array_to_string(recipients, ', '),
+        'Subject: ' || @extschema@.incident__mail_header(
+            CASE WHEN e.kind = 'resolved'
+                 THEN pg_catalog.format('[%s] Incident Summary - %s', inc.severity, inc.title)
+                 ELSE pg_catalog.format('[%s] %s %s: %s', inc.severity, inc.code,
+                                        pg_catalog.replace(e.kind, '_', ' '), inc.title) END),
+        'Date: ' || pg_catalog.to_char(e.at AT TIME ZONE 'UTC', 'Dy, DD Mon YYYY HH24:MI:SS') || ' +0000',
+        pg_catalog.format('Message-ID: <incident-event-%s.%s@pg_incident>', e.id, c.id),
+        'MIME-Version: 1.0',
+        'Content-Type: text/plain; charset=utf-8',
+        'Content-Transfer-Encoding: 8bit',
+        'X-Incident-Event: ' || e.id,
+        '',
+        -- (libcurl doubles a dot that starts a line, as SMTP asks)
+        pg_catalog.regexp_replace(
+            CASE WHEN e.kind = 'resolved' THEN pg_catalog.concat_ws(E'\n',
+                pg_catalog.format('Incident: %s - %s', inc.code, inc.title),
+                'Start Time: ' || pg_catalog.to_char(inc.started_at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
+                    || ' ' || @extschema@.incident_timezone(),
+                'Resolution Time: ' || pg_catalog.to_char(inc.resolved_at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
+                    || ' ' || @extschema@.incident_timezone(),
+                'Duration: ' || pg_catalog.justify_interval(pg_catalog.date_trunc('minute', inc.resolved_at - inc.started_at)),
+                'Impact: ' || coalesce(inc.description, inc.title),
+                'Root Cause: ' || coalesce(inc.root_cause, 'to be found in the post-incident review'),
+                'Actions Taken: ' || coalesce((SELECT pg_catalog.string_agg(u.message, '; ' ORDER BY u.id)
+                                                 FROM @extschema@.incident_event u
+                                                WHERE u.incident_id = inc.id AND u.kind = 'status_update'), 'none recorded'),
+                'Prevention: to be agreed in the post-incident review',
+                '',
+                'Next Steps:',
+                '- Post-incident review scheduled for ' || coalesce(pg_catalog.to_char(inc.pir_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD'), 'a date to be set'),
+                '- Action items will be tracked and reported',
+                pg_catalog.replace(c.link_template, '{code}', inc.code))
+            ELSE @extschema@.incident__status_update_text(inc, e, c.link_template, false) END,
+            E'\r?\n', E'\r\n', 'g'),
+        '')
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_mail(@extschema@.incident, @extschema@.incident_event, @extschema@.incident_channel, text[]) IS
+'Internal: the mail (headers and plain-text body, CRLF line ends) of an event for an email channel: the playbook''s status-update template, or for a resolution its executive-summary template (start, resolution, duration, impact, root cause, actions taken, prevention, the review date). The subject cannot carry a header: control characters become spaces.';
 
 ------------------------------------------------------------------------------
 -- Writing the outbox, in the event's transaction
@@ -215,6 +333,7 @@ AS $$
 DECLARE
     inc @extschema@.incident;
     c @extschema@.incident_channel;
+    rcpt text[];
 BEGIN
     SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = NEW.incident_id;
     FOR c IN SELECT * FROM @extschema@.incident_channel ch
@@ -222,12 +341,19 @@ BEGIN
                 AND (ch.components IS NULL OR inc.component = ANY (ch.components))
               ORDER BY ch.id
     LOOP
+        -- a mail also reaches the person an escalation or reminder is for
+        rcpt := CASE WHEN c.kind = 'email' THEN
+                    ARRAY(SELECT DISTINCT a FROM pg_catalog.unnest(c.mail_to || (NEW.details->>'email')) AS a
+                           WHERE a ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$' ORDER BY a) END;
         INSERT INTO @extschema@.incident_notification
-            (channel_id, event_id, incident_id, event_kind, body, content_type, created_at, queued_at, next_attempt_at)
+            (channel_id, event_id, incident_id, event_kind, body, content_type, recipients, created_at, queued_at,
+             next_attempt_at)
         VALUES (c.id, NEW.id, NEW.incident_id, NEW.kind,
-                CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, NEW, c.link_template)
-                              ELSE @extschema@.incident__notification_json(inc, NEW, c.link_template) END::text,
-                'application/json', NEW.at, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp());
+                CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, NEW, c.link_template)::text
+                              WHEN 'text' THEN @extschema@.incident__notification_mail(inc, NEW, c, rcpt)
+                              ELSE @extschema@.incident__notification_json(inc, NEW, c.link_template)::text END,
+                CASE c.kind WHEN 'email' THEN 'message/rfc822' ELSE 'application/json' END, rcpt,
+                NEW.at, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp());
     END LOOP;
     -- the worker delivers, and looks again at what falls due (an
     -- acknowledgement stops escalation, an update moves its reminder)
@@ -252,7 +378,9 @@ CREATE TRIGGER incident_event_notify
 CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int,
                                                          OUT id bigint, OUT url text, OUT body text,
                                                          OUT content_type text, OUT secret text, OUT event_id bigint,
-                                                         OUT timeout_ms int)
+                                                         OUT timeout_ms int, OUT kind text, OUT mail_from text,
+                                                         OUT recipients text[], OUT smtp_user text,
+                                                         OUT smtp_password text)
 RETURNS SETOF record
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
@@ -276,7 +404,8 @@ AS $$
       FROM due, @extschema@.incident_channel c
      WHERE n.id = due.id AND c.id = n.channel_id
     RETURNING n.id, c.url, n.body, n.content_type, c.secret, n.event_id,
-              (pg_catalog.date_part('epoch', c.timeout) * 1000)::int
+              (pg_catalog.date_part('epoch', c.timeout) * 1000)::int, c.kind, c.mail_from, n.recipients,
+              c.smtp_user, c.smtp_password
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_claim(int) IS
@@ -572,7 +701,7 @@ BEGIN
        SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
            secret = excluded.secret, events = excluded.events, components = excluded.components,
            link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
-           created_by = excluded.created_by
+           created_by = excluded.created_by, mail_from = NULL, mail_to = NULL, smtp_user = NULL, smtp_password = NULL
     RETURNING t.id INTO saved_id;
     RETURN saved_id;
 END
@@ -580,6 +709,70 @@ $$;
 
 COMMENT ON FUNCTION @extschema@.incident_channel_webhook(text, text, text, text, text, text[], text[], text, interval, boolean) IS
 'Creates or replaces the webhook channel of this name: the worker posts each timeline event it routes (events, of incidents of min_severity or worse, of components) to url, as the json envelope or a slack text, signed with secret when given. Returns the channel''s id.';
+
+CREATE FUNCTION @extschema@.incident_channel_email(name text, smtp_url text, mail_from text, mail_to text[],
+                                                   min_severity text DEFAULT 'P2', events text[] DEFAULT NULL,
+                                                   components text[] DEFAULT NULL, link_template text DEFAULT NULL,
+                                                   smtp_user text DEFAULT NULL, smtp_password text DEFAULT NULL,
+                                                   timeout interval DEFAULT '30 seconds',
+                                                   enabled boolean DEFAULT true)
+RETURNS int
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    c @extschema@.incident_channel;
+    saved_id int;
+BEGIN
+    c.name := @extschema@.incident__require_text(name, 'channel name', 100);
+    IF coalesce(pg_catalog.btrim(smtp_url), '') = '' THEN
+        RAISE EXCEPTION 'the smtp_url of channel "%" is empty', @extschema@.incident__quote(c.name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give the mail relay''s smtp:// or smtps:// URL, such as ''smtp://mail.example:587''.';
+    END IF;
+    IF pg_catalog.substring(pg_catalog.btrim(smtp_url), '^[A-Za-z]+://([^/?#]*)') LIKE '%@%' THEN
+        RAISE EXCEPTION 'the smtp_url of channel "%" holds a user name or password', @extschema@.incident__quote(c.name)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Give the login as smtp_user and smtp_password, which only incident_admin reads.';
+    END IF;
+    IF mail_from IS NULL OR mail_to IS NULL THEN
+        RAISE EXCEPTION 'channel "%" needs mail_from and mail_to', @extschema@.incident__quote(c.name)
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Give the sender, such as ''incidents@example.com'', and the recipients, such as ''{oncall@example.com}''.';
+    END IF;
+    c.kind := 'email';
+    c.url := pg_catalog.btrim(smtp_url);
+    c.format := 'text';
+    c.min_severity := @extschema@.incident_severity_normalize(min_severity);
+    c.events := coalesce(events, '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}');
+    c.components := components;
+    c.link_template := link_template;
+    c.timeout := timeout;
+    c.enabled := enabled;
+    c.mail_from := pg_catalog.btrim(mail_from);
+    c.mail_to := ARRAY(SELECT pg_catalog.btrim(a) FROM pg_catalog.unnest(mail_to) WITH ORDINALITY AS m(a, o) ORDER BY o);
+    c.smtp_user := smtp_user;
+    c.smtp_password := smtp_password;
+    c.created_by := @extschema@.incident_invoker();
+    INSERT INTO @extschema@.incident_channel AS t
+        (name, kind, url, format, min_severity, events, components, link_template, timeout, enabled, created_by,
+         mail_from, mail_to, smtp_user, smtp_password)
+    VALUES (c.name, c.kind, c.url, c.format, c.min_severity, c.events, c.components, c.link_template, c.timeout,
+            c.enabled, c.created_by, c.mail_from, c.mail_to, c.smtp_user, c.smtp_password)
+    ON CONFLICT ON CONSTRAINT incident_channel_name_key DO UPDATE
+       SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
+           secret = NULL, events = excluded.events, components = excluded.components,
+           link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
+           created_by = excluded.created_by, mail_from = excluded.mail_from, mail_to = excluded.mail_to,
+           smtp_user = excluded.smtp_user, smtp_password = excluded.smtp_password
+    RETURNING t.id INTO saved_id;
+    RETURN saved_id;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident_channel_email(text, text, text, text[], text, text[], text[], text, text, text, interval, boolean) IS
+'Creates or replaces the email channel of this name: the worker mails each timeline event it routes (events, of incidents of min_severity or worse, default P2, of components) from mail_from to mail_to (and to the person an escalation or reminder is for) through the SMTP relay at smtp_url (smtps:// for TLS, or STARTTLS, required when a password is given), logging in as smtp_user when given. Plain text in the playbook''s status-update shape; a resolution in its executive-summary shape. Returns the channel''s id.';
 
 CREATE FUNCTION @extschema@.incident_channel_drop(name text)
 RETURNS void
@@ -690,8 +883,9 @@ SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_channel_id_seq'
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_notification', '');
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_notification_id_seq', '');
 
--- a channel's url (a Slack webhook's is its token) and secret are credentials
-GRANT SELECT (id, name, kind, format, min_severity, events, components, link_template, timeout, enabled, created_by)
+-- a channel's url (a Slack webhook's is its token), secret and SMTP login are credentials
+GRANT SELECT (id, name, kind, format, min_severity, events, components, link_template, timeout, enabled, created_by,
+              mail_from, mail_to)
    ON @extschema@.incident_channel TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_channel TO incident_admin;
 GRANT SELECT ON @extschema@.incident_channels, @extschema@.incident_notifications,
@@ -699,6 +893,7 @@ GRANT SELECT ON @extschema@.incident_channels, @extschema@.incident_notification
    TO incident_viewer;
 GRANT EXECUTE ON FUNCTION
     @extschema@.incident_channel_webhook(text, text, text, text, text, text[], text[], text, interval, boolean),
+    @extschema@.incident_channel_email(text, text, text, text[], text, text[], text[], text, text, text, interval, boolean),
     @extschema@.incident_channel_drop(text),
     @extschema@.incident_notification_retry(bigint)
    TO incident_admin;

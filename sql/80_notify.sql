@@ -188,3 +188,30 @@ SELECT count(*) AS escalations FROM incident_timeline WHERE code = :'esc' AND ki
 -- (isolation spec: test/specs/sweep_locked.spec)
 SELECT incident_resolve(:'esc', 'Certificate renewed');
 RESET pg_incident.clock;
+
+-- email channels: the mail of an event, its envelope, no header from typed text
+SET pg_incident.clock = '2026-05-06 10:00:00+00';
+SELECT incident_channel_email('mail', 'smtp://mail.example:587', 'incidents@example.com',
+                              '{oncall@example.com, cto@example.com}', min_severity => 'P1',
+                              smtp_user => 'pg', smtp_password => 'mail-s3cret') > 0 AS created;
+SELECT v.name, v.kind, v.format, v.min_severity, c.mail_from, c.mail_to, v.signed FROM incident_channels v
+  JOIN incident_channel c USING (name) WHERE v.name = 'mail';
+SELECT incident_declare('P1', 'Mail déjà vu: the relay rejects everything') AS m \gset
+SELECT n.content_type, n.recipients, replace(n.body, E'\r\n', E'\n') AS mail
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'mail' AND n.incident_id = (SELECT id FROM incident WHERE code = :'m');
+SELECT incident__mail_header(E'Title\r\nBcc: everyone@example.com') AS one_line,
+       incident__mail_header('Ünïcode') AS encoded;
+SELECT incident_channel_email('bad', 'https://mail.example', 'a@example.com', '{b@example.com}');
+SELECT incident_channel_email('bad', 'smtp://mail.example', E'a@example.com\r\nBcc: x@example.com', '{b@example.com}');
+SELECT incident_channel_email('bad', 'smtp://mail.example', 'a@example.com', '{"b@example.com, c@example.com"}');
+SELECT incident_channel_email('bad', 'smtp://mail.example', 'a@example.com', '{}');
+SELECT incident_channel_email('bad', 'smtp://mail.example', NULL, '{b@example.com}');
+SELECT incident_channel_email('bad', 'smtp://u:p@mail.example', 'a@example.com', '{b@example.com}');
+SELECT incident_channel_email('bad', 'smtp://mail.example', 'a@example.com', '{b@example.com}', smtp_password => E'pw\nRCPT TO:<x@y>');
+SELECT count(*) AS written FROM incident_channel WHERE name = 'bad';
+-- a webhook of the same name replaces the mail settings
+SELECT incident_channel_webhook('mail', 'https://hooks.example/mail') > 0 AS replaced;
+SELECT kind, format, mail_from, mail_to, smtp_user, smtp_password FROM incident_channel WHERE name = 'mail';
+SELECT incident_resolve(:'m', 'relay restarted');
+RESET pg_incident.clock;

@@ -7,7 +7,7 @@
 # So a run never depends on, nor needs root for, what is installed system-wide.
 
 PG_MAJOR=${PG_MAJOR:-15}
-PG_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libcurl4-openssl-dev libipc-run-perl make gcc libio-socket-ssl-perl openssl"
+PG_PACKAGES="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libcurl4-openssl-dev libipc-run-perl make gcc libio-socket-ssl-perl openssl python3-aiosmtpd"
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "error: $*"; exit 2; }

@@ -31,8 +31,9 @@
  *
  * Safety. Only http and https are allowed, for the request and for every
  * redirect (CURLOPT_PROTOCOLS_STR and CURLOPT_REDIR_PROTOCOLS_STR, or the
- * older bitmask options); a URL with another scheme is refused before any
- * I/O. The body read is capped (max_bytes): past it the transfer stops and
+ * older bitmask options), and only smtp and smtps for a mail; a URL with
+ * another scheme is refused before any I/O. A mail with a password goes
+ * over TLS only (STARTTLS required on smtp://). The body read is capped (max_bytes): past it the transfer stops and
  * fails as too_large. Redirects are followed only up to max_redirects. No
  * signals (CURLOPT_NOSIGNAL): DNS resolution runs in curl's resolver
  * threads, and timeouts come from the timer.
@@ -73,6 +74,10 @@ typedef struct HttpSlot
 	int			next;			/* next free slot, or next in the done queue */
 	CURL	   *easy;
 	struct curl_slist *headers;
+	struct curl_slist *rcpt;	/* a mail's recipients */
+	char	   *upload;			/* a mail's text, read by http_read_cb */
+	size_t		upload_len;
+	size_t		upload_pos;
 	int64		max_bytes;
 	size_t		keep_cap;		/* capacity of result.body, NUL excluded */
 	bool		too_large;		/* set by the write callback */
@@ -109,8 +114,9 @@ struct HttpEngine
 static int	http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp);
 static int	http_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userp);
+static size_t http_read_cb(char *buffer, size_t size, size_t nitems, void *userp);
 static int64 http_now_us(void);
-static bool http_scheme_allowed(const char *url);
+static bool http_scheme_allowed(const char *url, HttpMethod method);
 static bool http_setup_easy(HttpSlot *slot, const HttpRequest *req);
 static HttpFailure http_failure_of(CURLcode code, const HttpSlot *slot);
 static void http_finish(HttpEngine *engine, HttpSlot *slot, CURLcode code);
@@ -273,11 +279,12 @@ http_engine_submit(HttpEngine *engine, const HttpRequest *req)
 	slot->max_bytes = req->max_bytes < 0 ? 0 : req->max_bytes;
 	slot->keep_cap = (size_t) Min(slot->max_bytes, (int64) HTTP_BODY_KEEP_MAX);
 
-	if (req->url == NULL || !http_scheme_allowed(req->url))
+	if (req->url == NULL || !http_scheme_allowed(req->url, req->method))
 	{
 		slot->result.failure = HTTP_FAIL_PROTOCOL;
 		slot->result.curl_code = CURLE_UNSUPPORTED_PROTOCOL;
 		snprintf(slot->result.error, HTTP_ERROR_SIZE,
+				 req->method == HTTP_METHOD_MAIL ? "refused URL: only smtp:// and smtps:// are allowed for mail" :
 				 "refused URL: only http:// and https:// are allowed");
 		slot->result.finished_at = slot->result.started_at;
 		http_queue_done(engine, index);
@@ -496,6 +503,23 @@ http_result_free(HttpResult *result)
 /* ---- curl's callbacks: plain C only ---- */
 
 /*
+ * CURLOPT_READFUNCTION: the next piece of a mail's text.
+ */
+static size_t
+http_read_cb(char *buffer, size_t size, size_t nitems, void *userp)
+{
+	HttpSlot   *slot = (HttpSlot *) userp;
+	size_t		room = size * nitems;
+	size_t		left = slot->upload_len - slot->upload_pos;
+	size_t		take = left < room ? left : room;
+
+	if (take > 0)
+		memcpy(buffer, slot->upload + slot->upload_pos, take);
+	slot->upload_pos += take;
+	return take;
+}
+
+/*
  * CURLMOPT_SOCKETFUNCTION: keep the epoll set in step with what curl wants
  * watched. socketp is non-NULL once the socket is in the set
  * (curl_multi_assign), so a change costs one epoll_ctl.
@@ -609,8 +633,11 @@ http_now_us(void)
  * Does the URL start with http:// or https:// (any case)?
  */
 static bool
-http_scheme_allowed(const char *url)
+http_scheme_allowed(const char *url, HttpMethod method)
 {
+	if (method == HTTP_METHOD_MAIL)
+		return pg_strncasecmp(url, "smtp://", 7) == 0 ||
+			pg_strncasecmp(url, "smtps://", 8) == 0;
 	return pg_strncasecmp(url, "http://", 7) == 0 ||
 		pg_strncasecmp(url, "https://", 8) == 0;
 }
@@ -640,10 +667,11 @@ http_setup_easy(HttpSlot *slot, const HttpRequest *req)
 	HTTP_SETOPT(CURLOPT_WRITEFUNCTION, http_write_cb);
 	HTTP_SETOPT(CURLOPT_WRITEDATA, (void *) slot);
 #if LIBCURL_VERSION_NUM >= 0x075500		/* 7.85.0 */
-	HTTP_SETOPT(CURLOPT_PROTOCOLS_STR, "http,https");
+	HTTP_SETOPT(CURLOPT_PROTOCOLS_STR, req->method == HTTP_METHOD_MAIL ? "smtp,smtps" : "http,https");
 	HTTP_SETOPT(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-	HTTP_SETOPT(CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	HTTP_SETOPT(CURLOPT_PROTOCOLS, req->method == HTTP_METHOD_MAIL ? (long) (CURLPROTO_SMTP | CURLPROTO_SMTPS) :
+				(long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 	HTTP_SETOPT(CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	HTTP_SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) Max(req->connect_timeout_ms, 1));
@@ -672,6 +700,35 @@ http_setup_easy(HttpSlot *slot, const HttpRequest *req)
 			break;
 		case HTTP_METHOD_GET:
 			HTTP_SETOPT(CURLOPT_HTTPGET, 1L);
+			break;
+		case HTTP_METHOD_MAIL:
+			HTTP_SETOPT(CURLOPT_MAIL_FROM, req->mail_from ? req->mail_from : "");
+			for (i = 0; ok && req->mail_rcpt != NULL && i < req->nrcpt; i++)
+			{
+				struct curl_slist *grown = curl_slist_append(slot->rcpt, req->mail_rcpt[i]);
+
+				if (grown == NULL)
+					ok = false;
+				else
+					slot->rcpt = grown;
+			}
+			HTTP_SETOPT(CURLOPT_MAIL_RCPT, slot->rcpt);
+			slot->upload_len = req->body ? req->body_len : 0;
+			slot->upload = malloc(slot->upload_len + 1);
+			if (slot->upload == NULL)
+				ok = false;
+			else if (slot->upload_len > 0)
+				memcpy(slot->upload, req->body, slot->upload_len);
+			HTTP_SETOPT(CURLOPT_UPLOAD, 1L);
+			HTTP_SETOPT(CURLOPT_READFUNCTION, http_read_cb);
+			HTTP_SETOPT(CURLOPT_READDATA, (void *) slot);
+			HTTP_SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t) slot->upload_len);
+			/* a password goes only over TLS; without one, TLS when offered */
+			HTTP_SETOPT(CURLOPT_USE_SSL, (long) (req->password != NULL ? CURLUSESSL_ALL : CURLUSESSL_TRY));
+			if (req->username != NULL)
+				HTTP_SETOPT(CURLOPT_USERNAME, req->username);
+			if (req->password != NULL)
+				HTTP_SETOPT(CURLOPT_PASSWORD, req->password);
 			break;
 	}
 
@@ -879,6 +936,16 @@ http_clear_slot(HttpSlot *slot)
 		curl_easy_cleanup(slot->easy);
 	if (slot->headers != NULL)
 		curl_slist_free_all(slot->headers);
+	if (slot->rcpt != NULL)
+		curl_slist_free_all(slot->rcpt);
+	if (slot->upload != NULL)
+	{
+		/* a mail may name people: no copy outlives its transfer */
+		explicit_bzero(slot->upload, slot->upload_len);
+		free(slot->upload);
+	}
 	slot->easy = NULL;
 	slot->headers = NULL;
+	slot->rcpt = NULL;
+	slot->upload = NULL;
 }

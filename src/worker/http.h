@@ -18,7 +18,8 @@
  *		}
  *
  * The engine knows nothing of incidents: it fetches URLs (http and https
- * only) and reports how each fetch went. Judging the status code or the
+ * only), or sends a mail (HTTP_METHOD_MAIL: smtp and smtps only), and
+ * reports how each went. Judging the status code or the
  * body is the caller's business. Nothing here uses SPI or palloc: the engine
  * lives in malloc'ed memory, and curl's callbacks never raise errors. The
  * functions that may raise one (out of the callbacks) say so.
@@ -50,7 +51,8 @@ typedef enum HttpMethod
 {
 	HTTP_METHOD_GET,
 	HTTP_METHOD_HEAD,
-	HTTP_METHOD_POST
+	HTTP_METHOD_POST,
+	HTTP_METHOD_MAIL			/* body sent as a mail over smtp:// or smtps:// */
 } HttpMethod;
 
 /* how a fetch ended; HTTP_OK whatever the status code */
@@ -90,6 +92,12 @@ typedef struct HttpRequest
 	bool		fresh_connection;	/* a connection of its own, closed after it:
 									 * not one kept from an earlier request */
 	const char *user_agent;		/* NULL for HTTP_DEFAULT_USER_AGENT */
+	/* HTTP_METHOD_MAIL: the envelope, and the login (none when NULL) */
+	const char *mail_from;
+	const char *const *mail_rcpt;
+	int			nrcpt;
+	const char *username;
+	const char *password;
 } HttpRequest;
 
 #define HTTP_DEFAULT_USER_AGENT "pg_incident"

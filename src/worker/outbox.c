@@ -47,6 +47,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -218,7 +219,8 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	if (room > 0)
 	{
 		args[0] = Int32GetDatum(room);
-		q = psprintf("SELECT id, url, body, content_type, secret, event_id, timeout_ms"
+		q = psprintf("SELECT id, url, body, content_type, secret, event_id, timeout_ms,"
+					 "       kind, mail_from, recipients, smtp_user, smtp_password"
 					 "  FROM %s.incident__notification_claim($1)", schema);
 		if (SPI_execute_with_args(q, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not claim the due notifications");
@@ -243,10 +245,38 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 			req.method = HTTP_METHOD_POST;
 			req.body = body;
 			req.body_len = strlen(body);
-			headers[nheaders++] = psprintf("Content-Type: %s", SPI_getvalue(tup, desc, 4));
-			headers[nheaders++] = psprintf("Idempotency-Key: " INT64_FORMAT, event_id);
-			headers[nheaders++] = psprintf("X-Incident-Event: " INT64_FORMAT, event_id);
-			if (secret != NULL)
+			if (strcmp(SPI_getvalue(tup, desc, 8), "email") == 0)
+			{
+				/* a mail: the envelope from the row; the text carries its headers */
+				Datum		rd = SPI_getbinval(tup, desc, 10, &isnull);
+				Datum	   *elems;
+				bool	   *enulls;
+				int			nelems = 0;
+
+				req.method = HTTP_METHOD_MAIL;
+				req.mail_from = SPI_getvalue(tup, desc, 9);
+				if (!isnull)
+				{
+					const char **rcpt;
+
+					deconstruct_array(DatumGetArrayTypeP(rd), TEXTOID, -1, false, TYPALIGN_INT,
+									  &elems, &enulls, &nelems);
+					rcpt = palloc(sizeof(char *) * Max(nelems, 1));
+					for (int r = 0; r < nelems; r++)
+						rcpt[r] = enulls[r] ? "" : TextDatumGetCString(elems[r]);
+					req.mail_rcpt = rcpt;
+				}
+				req.nrcpt = nelems;
+				req.username = SPI_getvalue(tup, desc, 11);
+				req.password = SPI_getvalue(tup, desc, 12);
+			}
+			else
+			{
+				headers[nheaders++] = psprintf("Content-Type: %s", SPI_getvalue(tup, desc, 4));
+				headers[nheaders++] = psprintf("Idempotency-Key: " INT64_FORMAT, event_id);
+				headers[nheaders++] = psprintf("X-Incident-Event: " INT64_FORMAT, event_id);
+			}
+			if (secret != NULL && req.method == HTTP_METHOD_POST)
 			{
 				int64		t = (int64) time(NULL);
 				char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
@@ -268,6 +298,8 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 			req.fresh_connection = false;
 			if (!http_engine_submit(engine, &req))
 				break;			/* full: the claim is taken again after its timeout */
+			if (req.password != NULL)
+				explicit_bzero((char *) req.password, strlen(req.password));
 			n++;
 		}
 	}
@@ -314,7 +346,8 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 		CHECK_FOR_INTERRUPTS();
 		if (!http_engine_next_result(engine, HTTP_OWNER_NOTIFICATIONS, &res))
 			break;
-		ok = res.failure == HTTP_OK && res.status >= 200 && res.status < 300;
+		/* a mail that curl sent is accepted (250); a post wants a 2xx */
+		ok = res.failure == HTTP_OK && (res.status == 250 || (res.status >= 200 && res.status < 300));
 		initStringInfo(&error);
 		if (res.failure != HTTP_OK)
 			appendStringInfo(&error, "%s: %s", http_failure_name(res.failure), res.error);
