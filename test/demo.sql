@@ -350,8 +350,27 @@ RESET pg_incident.clock;
 \echo '  real time from here on: the worker does not use the test clock)'
 \echo '=============================================================================='
 \echo
-\echo '-- the background worker, preloaded with the cluster: one row per database worker'
+\echo '-- the background worker, preloaded with the cluster, was paused for the scripted'
+\echo '--        walk above (it works in real time, not on the test clock); on again:'
+ALTER SYSTEM SET pg_incident.enabled = on;
+SELECT pg_reload_conf() AS reloaded;
+DO $$
+BEGIN
+    FOR i IN 1 .. 150 LOOP
+        EXIT WHEN (SELECT bool_and(state = 'idle') FROM incident_worker_status);
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END
+$$;
 SELECT process, state, database FROM incident_worker_status;
+
+\echo
+\echo '-- ahmed.alrashid (incident_admin) connects the team chat: a webhook in the slack'
+\echo '--        format, for P1 and P2 incidents (the receiver here is the demo''s own)'
+SET ROLE "ahmed.alrashid";
+SELECT incident_channel_webhook('team-chat', 'http://127.0.0.1:' || :'hook_port' || '/hook?name=chat',
+                                format => 'slack', min_severity => 'P2') AS channel;
+RESET ROLE;
 
 \echo
 \echo '-- ahmed.alrashid (incident_admin) writes two probes: the website, on a port where'
@@ -399,6 +418,33 @@ SELECT name, kind, state, consecutive_failures AS failures_in_a_row, last_failur
 SELECT code, severity, status, title, source, component, declared_by,
        to_char(declared_at - started_at, 'MI:SS') AS detected_after
   FROM incident WHERE source = 'probe';
+
+\echo
+\echo '-- nobody acknowledged it: the worker fires the P1 escalation policy''s levels as they'
+\echo '--        fall due (page the on-call engineer and notify the Incident Commander at once)'
+DO $$
+BEGIN
+    FOR i IN 1 .. 150 LOOP
+        EXIT WHEN (SELECT count(*) >= 2 FROM incident_timeline
+                    WHERE code = (SELECT code FROM incident WHERE source = 'probe') AND kind = 'escalated');
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END
+$$;
 SELECT kind, actor, left(message, 70) AS message
   FROM incident_timeline WHERE code = (SELECT code FROM incident WHERE source = 'probe')
  ORDER BY event_id;
+
+\echo
+\echo '-- every event went to the chat, each in its own short transaction after the commit'
+DO $$
+BEGIN
+    FOR i IN 1 .. 150 LOOP
+        EXIT WHEN NOT EXISTS (SELECT FROM incident_notifications WHERE state <> 'delivered');
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END
+$$;
+SELECT channel, event_kind, state, attempts, last_status,
+       round(extract(epoch FROM latency) * 1000) AS latency_ms
+  FROM incident_notifications ORDER BY id;
