@@ -93,3 +93,4 @@ demo:
 bench:
 	LC_ALL=C test/bench/run
 	LC_ALL=C test/bench/probes
+	LC_ALL=C test/bench/notify

@@ -105,7 +105,10 @@ SELECT @extschema@.incident__checked_table('@extschema@.incident_channel', 'name
 
 CREATE TABLE @extschema@.incident_notification (
     id              bigserial PRIMARY KEY,
-    channel_id      int NOT NULL REFERENCES @extschema@.incident_channel ON DELETE CASCADE,
+    -- no foreign key either to the channel: every declaration would lock its
+    -- row (FOR KEY SHARE, a multixact under concurrency) to check it;
+    -- incident_channel_drop() deletes a channel's notifications with it
+    channel_id      int NOT NULL,
     -- no foreign keys to the timeline and the incidents: they are never
     -- deleted, and a reference would change TRUNCATE's refusal of them
     event_id        bigint NOT NULL,
@@ -148,11 +151,13 @@ COMMENT ON COLUMN @extschema@.incident_notification.claimed_at IS 'Set while the
 -- the json envelope, version 1 (docs/notifications.md)
 CREATE FUNCTION @extschema@.incident__notification_json(inc @extschema@.incident, e @extschema@.incident_event,
                                                         link_template text)
-RETURNS jsonb
-LANGUAGE sql STABLE
+RETURNS json
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.jsonb_build_object(
+BEGIN
+    -- json, not jsonb: the keys in this order, and no binary form to build
+    RETURN pg_catalog.json_build_object(
         'version', 1,
         'event_id', e.id,
         'event', e.kind,
@@ -160,7 +165,7 @@ AS $$
         'actor', e.actor,
         'message', e.message,
         'details', e.details,
-        'incident', pg_catalog.jsonb_build_object(
+        'incident', pg_catalog.json_build_object(
             'code', inc.code,
             'severity', inc.severity,
             'status', inc.status,
@@ -169,13 +174,14 @@ AS $$
             'declared_at', inc.declared_at,
             'acknowledged_at', inc.acknowledged_at,
             'resolved_at', inc.resolved_at,
-            'roles', pg_catalog.jsonb_build_object('incident_commander', inc.incident_commander,
+            'roles', pg_catalog.json_build_object('incident_commander', inc.incident_commander,
                                                    'technical_lead', inc.technical_lead,
                                                    'communications_lead', inc.communications_lead),
-            'clocks', pg_catalog.jsonb_build_object('response_due', inc.response_due,
+            'clocks', pg_catalog.json_build_object('response_due', inc.response_due,
                                                     'next_update_due', inc.next_update_due,
                                                     'pir_due', inc.pir_due),
-            'link', pg_catalog.replace(link_template, '{code}', inc.code)))
+            'link', pg_catalog.replace(link_template, '{code}', inc.code)));
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_json(@extschema@.incident, @extschema@.incident_event, text) IS
@@ -561,7 +567,13 @@ BEGIN
     fired := 0;
 
     -- escalation levels due: each fired once, through incident_escalate's code
-    FOR x IN SELECT e.code FROM @extschema@.incident_escalations e WHERE e.due_at <= now_ AND e.level IS NOT NULL LOOP
+    -- (the view only for the unacknowledged incidents whose severity escalates)
+    FOR x IN SELECT e.code
+               FROM @extschema@.incident i
+               JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
+               CROSS JOIN LATERAL (SELECT v.code FROM @extschema@.incident_escalations v
+                                    WHERE v.code = i.code AND v.due_at <= now_ AND v.level IS NOT NULL) e
+              WHERE i.status = 'declared' LOOP
         BEGIN
             FOR n IN 1 .. 100 LOOP
                 SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = x.code FOR UPDATE SKIP LOCKED;
@@ -633,12 +645,17 @@ BEGIN
     -- when to look again
     now_ := @extschema@.incident_now();
     SELECT pg_catalog.min(t) INTO next_at FROM (
-        SELECT e.due_at AS t FROM @extschema@.incident_escalations e WHERE e.level IS NOT NULL
-        UNION ALL
-        SELECT i.response_due FROM @extschema@.incident i
+        SELECT e.due_at AS t
+          FROM @extschema@.incident i
+          JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
+         CROSS JOIN LATERAL (SELECT v.due_at FROM @extschema@.incident_escalations v
+                              WHERE v.code = i.code AND v.level IS NOT NULL) e
          WHERE i.status = 'declared'
-           AND NOT EXISTS (SELECT FROM @extschema@.incident_event e
-                            WHERE e.incident_id = i.id AND e.kind = 'reminder' AND e.details->>'reminder' = 'response_breached')
+        UNION ALL
+        -- a breach not yet due (one due now was reminded above, or is retried within 5 s)
+        (SELECT i.response_due FROM @extschema@.incident i
+          WHERE i.status = 'declared' AND i.response_due > now_
+          ORDER BY i.response_due LIMIT 1)
         UNION ALL
         SELECT CASE WHEN i.next_update_due > now_ THEN i.next_update_due
                     ELSE i.next_update_due + s.update_every
@@ -648,6 +665,11 @@ BEGIN
          WHERE i.status NOT IN ('declared', 'resolved', 'closed') AND i.next_update_due IS NOT NULL) d;
 END
 $$;
+
+-- what the sweep looks for among many incidents, without reading them all
+CREATE INDEX incident_declared_response_idx ON @extschema@.incident (response_due) WHERE status = 'declared';
+CREATE INDEX incident_update_due_idx ON @extschema@.incident (next_update_due)
+    WHERE status NOT IN ('declared', 'resolved', 'closed');
 
 COMMENT ON FUNCTION @extschema@.incident__sweep() IS
 'Internal, for the worker: fires what is due by incident_now(): each escalation level of an unacknowledged incident (through the code of incident_escalate, once per step), a reminder when an incident''s response deadline passes unacknowledged (once), and a reminder when a status update is overdue (once per period of the severity''s cadence) to its communications lead, commander or acknowledger. Skips an incident someone holds locked. Returns how many it fired and when the next is due.';
@@ -780,13 +802,16 @@ LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    gone_id int;
 BEGIN
-    DELETE FROM @extschema@.incident_channel c WHERE c.name = incident_channel_drop.name;
-    IF NOT FOUND THEN
+    DELETE FROM @extschema@.incident_channel c WHERE c.name = incident_channel_drop.name RETURNING c.id INTO gone_id;
+    IF gone_id IS NULL THEN
         RAISE EXCEPTION 'channel "%" does not exist', @extschema@.incident__quote(name)
             USING ERRCODE = 'no_data_found',
                   HINT = 'See incident_channels for the channels.';
     END IF;
+    DELETE FROM @extschema@.incident_notification n WHERE n.channel_id = gone_id;
 END
 $$;
 

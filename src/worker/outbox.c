@@ -63,6 +63,10 @@ PG_FUNCTION_INFO_V1(incident__notification_wake);
 /* the sweep looks at least this often, for changes no event tells of */
 #define SWEEP_MAX_WAIT_MS 5000
 
+/* after a commit's wake-up, a claim or sweep this long after the last at most */
+#define OUTBOX_BATCH_MS 20
+#define SWEEP_MIN_INTERVAL_MS 100
+
 /* a response body's first bytes quoted in last_error */
 #define OUTBOX_BODY_QUOTE 200
 
@@ -75,6 +79,10 @@ static TimestampTz outbox_next_at = DT_NOBEGIN;
 
 /* when the sweep has something to fire next, as far as the worker knows */
 static TimestampTz sweep_next_at = DT_NOBEGIN;
+
+/* the last claim and the last sweep, from which the wake-ups count */
+static TimestampTz outbox_last_claim = 0;
+static TimestampTz sweep_last = 0;
 
 static void outbox_xact_callback(XactEvent event, void *arg);
 static bool outbox_sign(const char *secret, const char *body, size_t body_len, int64 t, char *hex, size_t hexlen);
@@ -129,8 +137,14 @@ outbox_take_wakeup(void)
 {
 	if (!incident_worker_notifications_woken(true))
 		return false;
-	outbox_next_at = DT_NOBEGIN;
-	sweep_next_at = DT_NOBEGIN;
+	/*
+	 * Under a stream of commits (hundreds a second) each claim takes what
+	 * committed in the OUTBOX_BATCH_MS after the last one, and the sweep
+	 * runs every SWEEP_MIN_INTERVAL_MS at most, rather than a transaction
+	 * per commit; after a quiet spell the first commit is served at once.
+	 */
+	outbox_next_at = Min(outbox_next_at, TimestampTzPlusMilliseconds(outbox_last_claim, OUTBOX_BATCH_MS));
+	sweep_next_at = Min(sweep_next_at, TimestampTzPlusMilliseconds(sweep_last, SWEEP_MIN_INTERVAL_MS));
 	return true;
 }
 
@@ -216,6 +230,7 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	int			n = 0;
 	uint64		i;
 
+	outbox_last_claim = GetCurrentTimestamp();
 	if (room > 0)
 	{
 		args[0] = Int32GetDatum(room);
@@ -396,6 +411,7 @@ outbox_sweep(void)
 	int			fired;
 	TimestampTz latest;
 
+	sweep_last = GetCurrentTimestamp();
 	if (SPI_execute(q, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not fire the due escalations and reminders");
 	fired = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));

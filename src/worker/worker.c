@@ -607,6 +607,8 @@ worker_turn(WorkerMode *mode)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
+		/* a commit's wake-up sets when to claim and sweep, without a transaction */
+		(void) outbox_take_wakeup();
 		if (!worker_http_record_due(now) && !worker_http_claim_due(now) && !worker_http_write_due(now) &&
 			!worker_notify_due(now) &&
 			!TimestampDifferenceExceeds(worker_last_prune, now, WORKER_PRUNE_INTERVAL_MS))
@@ -783,8 +785,7 @@ worker_http_write_due(TimestampTz now)
 static bool
 worker_notify_due(TimestampTz now)
 {
-	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
-		incident_worker_notifications_woken(false) || sweep_due(now) ||
+	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 || sweep_due(now) ||
 		(http_engine_capacity_left(worker_http) > 0 && outbox_due(now));
 }
 
@@ -818,8 +819,7 @@ worker_http_wait_ms(void)
 	if (http_engine_capacity_left(worker_http) > 0)
 		wake_at = Min(wake_at, outbox_next_due());
 	wake_at = Min(wake_at, sweep_next_due());
-	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 ||
-		(http_engine_capacity_left(worker_http) > 0 && incident_worker_notifications_woken(false)))
+	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0)
 		wake_at = now;
 	wake_at = Min(wake_at, write_at);
 	if (wake_at <= now)
