@@ -2845,9 +2845,11 @@ CREATE TRIGGER incident_event_notify
 -- The worker's side: claiming, and recording what became of a delivery
 ------------------------------------------------------------------------------
 
--- the due deliveries, at most max: for each channel and incident only the
--- oldest pending one, so that they arrive in order
-CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int,
+-- the due deliveries, at most max_rows: for each channel and incident only
+-- the oldest pending one, so that they arrive in order; and per channel at
+-- most per_channel in flight, so that a receiver that hangs holds only its
+-- share of the worker's requests
+CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int, per_channel int,
                                                          OUT id bigint, OUT url text, OUT body text,
                                                          OUT content_type text, OUT secret text, OUT event_id bigint,
                                                          OUT timeout_ms int, OUT kind text, OUT mail_from text,
@@ -2857,8 +2859,13 @@ RETURNS SETOF record
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH due AS (
-        SELECT n.id
+    WITH busy AS (
+        SELECT f.channel_id, pg_catalog.count(*) AS n
+          FROM @extschema@.incident_notification f
+         WHERE f.state = 'pending' AND f.claimed_at IS NOT NULL
+         GROUP BY f.channel_id),
+    candidate AS (
+        SELECT n.id, n.channel_id, n.next_attempt_at
           FROM @extschema@.incident_notification n
           JOIN @extschema@.incident_channel c ON c.id = n.channel_id
          WHERE n.state = 'pending' AND c.enabled
@@ -2869,8 +2876,17 @@ AS $$
                             WHERE b.channel_id = n.channel_id AND b.incident_id = n.incident_id
                               AND b.state = 'pending' AND b.id < n.id)
          ORDER BY n.next_attempt_at, n.id
-         LIMIT max_rows
-           FOR UPDATE OF n SKIP LOCKED)
+         LIMIT max_rows * 4
+           FOR UPDATE OF n SKIP LOCKED),
+    due AS (
+        SELECT r.id
+          FROM (SELECT x.id, x.next_attempt_at,
+                       pg_catalog.row_number() OVER (PARTITION BY x.channel_id ORDER BY x.next_attempt_at, x.id)
+                       + coalesce(b.n, 0) AS place
+                  FROM candidate x LEFT JOIN busy b ON b.channel_id = x.channel_id) r
+         WHERE r.place <= per_channel
+         ORDER BY r.next_attempt_at, r.id
+         LIMIT max_rows)
     UPDATE @extschema@.incident_notification n
        SET claimed_at = pg_catalog.clock_timestamp()
       FROM due, @extschema@.incident_channel c
@@ -2880,8 +2896,8 @@ AS $$
               c.smtp_user, c.smtp_password
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident__notification_claim(int) IS
-'Internal, for the worker: claims at most max_rows due deliveries (the oldest pending one of each channel and incident, not in flight) and returns what posting them takes.';
+COMMENT ON FUNCTION @extschema@.incident__notification_claim(int, int) IS
+'Internal, for the worker: claims at most max_rows due deliveries (the oldest pending one of each channel and incident, not in flight; at most per_channel of a channel in flight) and returns what posting them takes.';
 
 -- when the worker should look again: the earliest pending delivery not in flight
 CREATE FUNCTION @extschema@.incident__notification_next()

@@ -344,6 +344,15 @@ http_engine_capacity_left(HttpEngine *engine)
 }
 
 /*
+ * Requests the engine may have in flight at once.
+ */
+int
+http_engine_slots(HttpEngine *engine)
+{
+	return engine->nslots;
+}
+
+/*
  * Completed requests of an owner whose result has not been taken yet.
  */
 int

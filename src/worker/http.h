@@ -138,6 +138,7 @@ extern void http_engine_destroy(HttpEngine *engine);
 extern bool http_engine_submit(HttpEngine *engine, const HttpRequest *req);
 extern int	http_engine_in_flight(HttpEngine *engine);
 extern int	http_engine_capacity_left(HttpEngine *engine);
+extern int	http_engine_slots(HttpEngine *engine);
 extern bool http_engine_idle(HttpEngine *engine);
 extern int	http_engine_results_waiting(HttpEngine *engine, int owner);
 

@@ -224,8 +224,8 @@ int
 outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 {
 	const char *schema = probe_schema();
-	Oid			argtypes[1] = {INT4OID};
-	Datum		args[1];
+	Oid			argtypes[2] = {INT4OID, INT4OID};
+	Datum		args[2];
 	char	   *q;
 	int			n = 0;
 	uint64		i;
@@ -234,10 +234,12 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	if (room > 0)
 	{
 		args[0] = Int32GetDatum(room);
+		/* a quarter of the engine per channel: one that hangs leaves the rest */
+		args[1] = Int32GetDatum(Max(http_engine_slots(engine) / 4, 1));
 		q = psprintf("SELECT id, url, body, content_type, secret, event_id, timeout_ms,"
 					 "       kind, mail_from, recipients, smtp_user, smtp_password"
-					 "  FROM %s.incident__notification_claim($1)", schema);
-		if (SPI_execute_with_args(q, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+					 "  FROM %s.incident__notification_claim($1, $2)", schema);
+		if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not claim the due notifications");
 		for (i = 0; i < SPI_processed; i++)
 		{
