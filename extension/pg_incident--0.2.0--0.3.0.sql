@@ -2905,13 +2905,20 @@ RETURNS timestamptz
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+    -- the rows the claim could take: of an enabled channel, first of their
+    -- incident's queue, not in flight (a row behind one that backs off, or
+    -- of a disabled channel, is not due, however old)
     SELECT pg_catalog.min(n.next_attempt_at)
       FROM @extschema@.incident_notification n
+      JOIN @extschema@.incident_channel c ON c.id = n.channel_id AND c.enabled
      WHERE n.state = 'pending' AND n.claimed_at IS NULL
+       AND NOT EXISTS (SELECT FROM @extschema@.incident_notification b
+                        WHERE b.channel_id = n.channel_id AND b.incident_id = n.incident_id
+                          AND b.state = 'pending' AND b.id < n.id)
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_next() IS
-'Internal, for the worker: the earliest next_attempt_at of a pending delivery that is not in flight, or NULL.';
+'Internal, for the worker: the earliest next_attempt_at of a pending delivery the claim could take (an enabled channel''s, first of its incident''s queue, not in flight), or NULL.';
 
 CREATE FUNCTION @extschema@.incident__notification_done(id bigint, ok boolean, status int, error text,
                                                         retry_after_s int, retry_max_ms int, dead_after_s int)

@@ -333,6 +333,11 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	}
 	if (room > 0 && n >= room)
 		outbox_next_at = GetCurrentTimestamp();
+	/*
+	 * Never again at once: a row that is due but cannot be claimed (its
+	 * channel at its share of the engine) must not make the worker spin.
+	 */
+	outbox_next_at = Max(outbox_next_at, TimestampTzPlusMilliseconds(outbox_last_claim, OUTBOX_BATCH_MS));
 	return n;
 }
 

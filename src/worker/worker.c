@@ -132,6 +132,9 @@ static void worker_phase_context(void *arg);
 static void worker_phase_check_extension(void *arg);
 static void worker_phase_release_claims(void *arg);
 static void worker_phase_deliver(void *arg);
+
+/* the longest the HTTP worker waits for a lock */
+#define WORKER_LOCK_TIMEOUT "2s"
 static void worker_phase_sweep(void *arg);
 static void worker_phase_record_deliveries(void *arg);
 static bool worker_notify_due(TimestampTz now);
@@ -501,7 +504,18 @@ incident_worker_main(Datum arg)
 	worker_turn_context = AllocSetContextCreate(TopMemoryContext, "pg_incident worker turn",
 												ALLOCSET_DEFAULT_SIZES);
 	if (worker_role == WORKER_ROLE_DATABASE)
+	{
 		worker_http_start();
+
+		/*
+		 * The HTTP worker records probes, delivers and sweeps for everyone:
+		 * a row a session keeps locked in an open transaction (an incident
+		 * being noted, a declaration not committed) must not hold it. A
+		 * phase that waits longer fails (logged), and its work is done again
+		 * at a later turn.
+		 */
+		SetConfigOption("lock_timeout", WORKER_LOCK_TIMEOUT, PGC_SUSET, PGC_S_OVERRIDE);
+	}
 
 	while (!ShutdownRequestPending)
 	{
