@@ -311,7 +311,7 @@ AS $$
                 '- Action items will be tracked and reported',
                 pg_catalog.replace(c.link_template, '{code}', inc.code))
             ELSE @extschema@.incident__status_update_text(inc, e, c.link_template, false) END,
-            E'\r?\n', E'\r\n', 'g'),
+            E'\r\n|\r|\n', E'\r\n', 'g'),
         '')
 $$;
 
