@@ -119,7 +119,7 @@ outbox_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
-			/* a prepared transaction's rows are found within naptime */
+			/* a prepared transaction's rows are found within SWEEP_MAX_WAIT_MS */
 			outbox_wake_at_commit = false;
 			break;
 		default:
@@ -338,6 +338,12 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	 * channel at its share of the engine) must not make the worker spin.
 	 */
 	outbox_next_at = Max(outbox_next_at, TimestampTzPlusMilliseconds(outbox_last_claim, OUTBOX_BATCH_MS));
+	/*
+	 * And at least every SWEEP_MAX_WAIT_MS: rows no commit of this
+	 * server's sessions tells of (a COMMIT PREPARED, a crashed delivery's
+	 * claim growing stale) are found then.
+	 */
+	outbox_next_at = Min(outbox_next_at, TimestampTzPlusMilliseconds(outbox_last_claim, SWEEP_MAX_WAIT_MS));
 	return n;
 }
 
@@ -425,6 +431,12 @@ outbox_sweep(void)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	latest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SWEEP_MAX_WAIT_MS);
 	sweep_next_at = isnull ? latest : Min(DatumGetTimestampTz(d), latest);
+	/*
+	 * A level due but not fired (its incident locked by a session, or its
+	 * escalation failing) keeps next_at in the past: look again a little
+	 * later, not at once.
+	 */
+	sweep_next_at = Max(sweep_next_at, TimestampTzPlusMilliseconds(sweep_last, SWEEP_MIN_INTERVAL_MS));
 	return fired;
 }
 
