@@ -64,6 +64,7 @@ StaticAssertDecl(HTTP_ERROR_SIZE >= CURL_ERROR_SIZE,
 typedef enum HttpSlotState
 {
 	HTTP_SLOT_FREE,
+	HTTP_SLOT_HELD,				/* submitted while held: set up, not started */
 	HTTP_SLOT_RUNNING,			/* its easy handle is in the multi handle */
 	HTTP_SLOT_DONE				/* result ready, waiting in the done queue */
 } HttpSlotState;
@@ -81,6 +82,7 @@ typedef struct HttpSlot
 	int64		max_bytes;
 	size_t		keep_cap;		/* capacity of result.body, NUL excluded */
 	bool		too_large;		/* set by the write callback */
+	char		reply[160];		/* a mail relay's last reply line, by http_debug_cb */
 	HttpResult	result;			/* error is curl's CURLOPT_ERRORBUFFER */
 } HttpSlot;
 
@@ -99,6 +101,9 @@ struct HttpEngine
 	int			done_tail[HTTP_MAX_OWNERS];
 	int			ndone_of[HTTP_MAX_OWNERS];
 	int			ndone;
+	bool		holding;		/* submissions wait for http_engine_release */
+	int			held_head;		/* held slots, a FIFO */
+	int			held_tail;
 
 	int			epoll_fd;		/* the sockets curl wants watched */
 	bool		socket_failed;	/* epoll_ctl failed: curl cannot be told */
@@ -115,6 +120,7 @@ static int	http_socket_cb(CURL *easy, curl_socket_t fd, int what, void *userp, v
 static int	http_timer_cb(CURLM *multi, long timeout_ms, void *userp);
 static size_t http_write_cb(char *data, size_t size, size_t nmemb, void *userp);
 static size_t http_read_cb(char *buffer, size_t size, size_t nitems, void *userp);
+static int	http_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *userp);
 static int64 http_now_us(void);
 static bool http_scheme_allowed(const char *url, HttpMethod method);
 static bool http_setup_easy(HttpSlot *slot, const HttpRequest *req);
@@ -123,6 +129,7 @@ static void http_finish(HttpEngine *engine, HttpSlot *slot, CURLcode code);
 static void http_queue_done(HttpEngine *engine, int index);
 static void http_collect(HttpEngine *engine);
 static void http_clear_slot(HttpSlot *slot);
+static void http_start(HttpEngine *engine, int index);
 
 /* has curl_global_init been called in this process */
 static bool http_curl_initialized = false;
@@ -219,6 +226,7 @@ http_engine_create(int max_concurrent)
 	engine->nfree = max_concurrent;
 	for (i = 0; i < HTTP_MAX_OWNERS; i++)
 		engine->done_head[i] = engine->done_tail[i] = -1;
+	engine->held_head = engine->held_tail = -1;
 
 	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETFUNCTION, http_socket_cb);
 	curl_multi_setopt(engine->multi, CURLMOPT_SOCKETDATA, engine);
@@ -254,14 +262,15 @@ http_engine_destroy(HttpEngine *engine)
 }
 
 /*
- * Start a request; false (and nothing started) when every slot is taken.
+ * Start a request, or, while the engine is held, set it up to start at
+ * http_engine_release; false (and nothing started) when every slot is
+ * taken.
  */
 bool
 http_engine_submit(HttpEngine *engine, const HttpRequest *req)
 {
 	int			index;
 	HttpSlot   *slot;
-	CURLMcode	mc;
 
 	if (engine->nfree == 0)
 		return false;
@@ -286,28 +295,97 @@ http_engine_submit(HttpEngine *engine, const HttpRequest *req)
 		snprintf(slot->result.error, HTTP_ERROR_SIZE,
 				 req->method == HTTP_METHOD_MAIL ? "refused URL: only smtp:// and smtps:// are allowed for mail" :
 				 "refused URL: only http:// and https:// are allowed");
-		slot->result.finished_at = slot->result.started_at;
-		http_queue_done(engine, index);
-		return true;
+	}
+	else
+	{
+		slot->result.body = malloc(slot->keep_cap + 1);
+		if (slot->result.body == NULL)
+			slot->keep_cap = 0;
+		else
+			slot->result.body[0] = '\0';
+		if (!http_setup_easy(slot, req))
+		{
+			slot->result.failure = HTTP_FAIL_OTHER;
+			slot->result.curl_code = CURLE_OUT_OF_MEMORY;
+			snprintf(slot->result.error, HTTP_ERROR_SIZE, "could not set up the transfer");
+			http_clear_slot(slot);
+		}
 	}
 
-	slot->result.body = malloc(slot->keep_cap + 1);
-	if (slot->result.body == NULL)
-		slot->keep_cap = 0;
-	else
-		slot->result.body[0] = '\0';
-
-	if (!http_setup_easy(slot, req))
+	if (engine->holding)
 	{
-		slot->result.failure = HTTP_FAIL_OTHER;
-		slot->result.curl_code = CURLE_OUT_OF_MEMORY;
-		snprintf(slot->result.error, HTTP_ERROR_SIZE, "could not set up the transfer");
-		http_clear_slot(slot);
+		slot->state = HTTP_SLOT_HELD;
+		if (engine->held_tail < 0)
+			engine->held_head = index;
+		else
+			engine->slots[engine->held_tail].next = index;
+		engine->held_tail = index;
+	}
+	else
+		http_start(engine, index);
+	return true;
+}
+
+/*
+ * From now on, submitted requests are held: none starts until
+ * http_engine_release says so. For a caller whose requests must not run
+ * unless its transaction commits.
+ */
+void
+http_engine_hold(HttpEngine *engine)
+{
+	Assert(!engine->holding);
+	engine->holding = true;
+}
+
+/*
+ * Ends a hold: the held requests start (a refused one fails now), or, if
+ * not start, are dropped as if never submitted, their slots free again.
+ */
+void
+http_engine_release(HttpEngine *engine, bool start)
+{
+	int			index = engine->held_head;
+
+	engine->holding = false;
+	engine->held_head = engine->held_tail = -1;
+	while (index >= 0)
+	{
+		HttpSlot   *slot = &engine->slots[index];
+		int			next = slot->next;
+
+		slot->next = -1;
+		if (start)
+			http_start(engine, index);
+		else
+		{
+			http_clear_slot(slot);
+			http_result_free(&slot->result);
+			slot->state = HTTP_SLOT_FREE;
+			slot->next = engine->free_head;
+			engine->free_head = index;
+			engine->nfree++;
+		}
+		index = next;
+	}
+}
+
+/*
+ * Hands a set-up request to curl, or, if it already failed (a refused URL,
+ * no memory), to its owner's done queue.
+ */
+static void
+http_start(HttpEngine *engine, int index)
+{
+	HttpSlot   *slot = &engine->slots[index];
+	CURLMcode	mc;
+
+	if (slot->result.failure != HTTP_OK)
+	{
 		slot->result.finished_at = GetCurrentTimestamp();
 		http_queue_done(engine, index);
-		return true;
+		return;
 	}
-
 	slot->state = HTTP_SLOT_RUNNING;
 	engine->running++;
 	mc = curl_multi_add_handle(engine->multi, slot->easy);
@@ -322,7 +400,6 @@ http_engine_submit(HttpEngine *engine, const HttpRequest *req)
 		slot->result.finished_at = GetCurrentTimestamp();
 		http_queue_done(engine, index);
 	}
-	return true;
 }
 
 /*
@@ -526,6 +603,29 @@ http_read_cb(char *buffer, size_t size, size_t nitems, void *userp)
 		memcpy(buffer, slot->upload + slot->upload_pos, take);
 	slot->upload_pos += take;
 	return take;
+}
+
+/*
+ * CURLOPT_DEBUGFUNCTION of a mail: keeps the last refusal the relay sent,
+ * its printable ASCII up to the line end. What curl sends (the login among it)
+ * is not looked at.
+ */
+static int
+http_debug_cb(CURL *easy, curl_infotype type, char *data, size_t size, void *userp)
+{
+	HttpSlot   *slot = (HttpSlot *) userp;
+	size_t		n = 0;
+
+	/* a refusal (4xx or 5xx), not the goodbye to the QUIT that follows it */
+	if (type != CURLINFO_HEADER_IN || size == 0 || (data[0] != '4' && data[0] != '5'))
+		return 0;
+	while (n < size && n < sizeof(slot->reply) - 1 && data[n] != '\r' && data[n] != '\n')
+	{
+		slot->reply[n] = (data[n] >= 0x20 && data[n] < 0x7f) ? data[n] : ' ';
+		n++;
+	}
+	slot->reply[n] = '\0';
+	return 0;
 }
 
 /*
@@ -738,6 +838,10 @@ http_setup_easy(HttpSlot *slot, const HttpRequest *req)
 				HTTP_SETOPT(CURLOPT_USERNAME, req->username);
 			if (req->password != NULL)
 				HTTP_SETOPT(CURLOPT_PASSWORD, req->password);
+			/* the relay's replies, for the error of a mail it refused */
+			HTTP_SETOPT(CURLOPT_DEBUGFUNCTION, http_debug_cb);
+			HTTP_SETOPT(CURLOPT_DEBUGDATA, (void *) slot);
+			HTTP_SETOPT(CURLOPT_VERBOSE, 1L);
 			break;
 	}
 
@@ -864,6 +968,13 @@ http_finish(HttpEngine *engine, HttpSlot *slot, CURLcode code)
 				 "response body exceeds max_bytes (" INT64_FORMAT " bytes)", slot->max_bytes);
 	else if (res->error[0] == '\0')
 		strlcpy(res->error, curl_easy_strerror(code), HTTP_ERROR_SIZE);
+	/* a mail the relay refused: what it said (a 4xx or 5xx reply) */
+	if (res->failure != HTTP_OK && (slot->reply[0] == '4' || slot->reply[0] == '5'))
+	{
+		size_t		len = strlen(res->error);
+
+		snprintf(res->error + len, HTTP_ERROR_SIZE - len, " (the relay said: %s)", slot->reply);
+	}
 
 	curl_multi_remove_handle(engine->multi, easy);
 	http_clear_slot(slot);

@@ -46,6 +46,8 @@
  * and its notifications each take their own.
  */
 #define HTTP_MAX_OWNERS		2
+/* the owner of http_request_init, for a caller with one queue */
+#define HTTP_OWNER_DEFAULT	0
 
 typedef enum HttpMethod
 {
@@ -64,7 +66,7 @@ typedef enum HttpFailure
 	HTTP_FAIL_TLS,				/* handshake or certificate verification */
 	HTTP_FAIL_TIMEOUT,			/* connect_timeout_ms or timeout_ms passed */
 	HTTP_FAIL_TOO_LARGE,		/* the body exceeded max_bytes */
-	HTTP_FAIL_PROTOCOL,			/* a scheme other than http or https */
+	HTTP_FAIL_PROTOCOL,			/* a scheme the method does not allow */
 	HTTP_FAIL_REDIRECTS,		/* more than max_redirects redirects */
 	HTTP_FAIL_OTHER
 } HttpFailure;
@@ -80,7 +82,7 @@ typedef struct HttpRequest
 	int			owner;			/* whose queue the result joins */
 	const char *url;
 	HttpMethod	method;
-	const char *body;			/* POST body, or NULL */
+	const char *body;			/* POST body, or a mail's text; or NULL */
 	size_t		body_len;
 	const char *const *headers; /* "Name: value" each, or NULL */
 	int			nheaders;
@@ -134,8 +136,15 @@ extern const char *http_failure_name(HttpFailure failure);
 extern HttpEngine *http_engine_create(int max_concurrent);
 extern void http_engine_destroy(HttpEngine *engine);
 
-/* false when the engine is full; a refused URL is accepted and fails at once */
+/*
+ * false when the engine is full; a refused URL is accepted and fails at
+ * once. Between http_engine_hold and http_engine_release, submitted requests
+ * wait, and the release starts them or drops them: for a caller whose
+ * requests must leave only if its transaction commits.
+ */
 extern bool http_engine_submit(HttpEngine *engine, const HttpRequest *req);
+extern void http_engine_hold(HttpEngine *engine);
+extern void http_engine_release(HttpEngine *engine, bool start);
 extern int	http_engine_in_flight(HttpEngine *engine);
 extern int	http_engine_capacity_left(HttpEngine *engine);
 extern int	http_engine_slots(HttpEngine *engine);

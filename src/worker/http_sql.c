@@ -199,7 +199,7 @@ http_sql_run(HttpSqlState *st, char **urls, int nurls, HttpRequest *proto,
 			next++;
 		}
 
-		while (http_engine_next_result(engine, 0, &st->res))
+		while (http_engine_next_result(engine, HTTP_OWNER_DEFAULT, &st->res))
 		{
 			st->have_res = true;
 			http_sql_put_row(rsinfo, urls, &st->res);

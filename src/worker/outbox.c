@@ -13,9 +13,11 @@
  *	- claims the due rows, as many as the engine has room for
  *	  (incident__notification_claim: the oldest pending row of each channel
  *	  and incident, so one incident's events reach a channel in order) and
- *	  submits a POST for each; the claim commits before any byte is sent;
- *	- records each outcome (incident__notification_done): delivered on a
- *	  2xx, else pending again after back-off, or dead once too old.
+ *	  submits a POST or a mail for each, held in the engine: they start
+ *	  once the claim has committed, and are dropped if it did not;
+ *	- records each outcome (incident__notification_done), each in a
+ *	  subtransaction: delivered on a 2xx (a mail: the relay's 250), else
+ *	  pending again after back-off, or dead once too old.
  *
  * A crash between the post and the record leaves the row claimed; the next
  * worker releases its predecessor's claims, or a claim older than the
@@ -52,6 +54,7 @@
 #include "utils/timestamp.h"
 
 #include "http.h"
+#include "outbox.h"
 #include "probe.h"
 #include "worker.h"
 
@@ -86,6 +89,8 @@ static TimestampTz sweep_last = 0;
 
 static void outbox_xact_callback(XactEvent event, void *arg);
 static bool outbox_sign(const char *secret, const char *body, size_t body_len, int64 t, char *hex, size_t hexlen);
+static void outbox_request(HeapTuple tup, TupleDesc desc, int max_bytes, HttpRequest *req);
+static void outbox_record_one(void *arg);
 
 /*
  * incident__notification_wake() RETURNS void: at the commit of the current
@@ -161,7 +166,7 @@ outbox_due(TimestampTz now)
  * Whether the sweep may have something to fire now.
  */
 bool
-sweep_due(TimestampTz now)
+outbox_sweep_due(TimestampTz now)
 {
 	return sweep_next_at <= now;
 }
@@ -170,7 +175,7 @@ sweep_due(TimestampTz now)
  * When the sweep next has something to fire.
  */
 TimestampTz
-sweep_next_due(void)
+outbox_sweep_next_due(void)
 {
 	return sweep_next_at;
 }
@@ -198,7 +203,7 @@ outbox_claim_failed(void)
  * The sweep failed: likewise.
  */
 void
-sweep_failed(void)
+outbox_sweep_failed(void)
 {
 	sweep_next_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), OUTBOX_RETRY_MS);
 }
@@ -215,24 +220,102 @@ outbox_forget(void)
 }
 
 /*
- * Claims at most room due deliveries and submits them to the engine; then
- * reads when the next is due. Returns how many were submitted. Runs in a
- * transaction; the requests start only once the caller's wait runs curl,
- * after the claim committed.
+ * The request that delivers one claimed row (the columns of
+ * incident__notification_claim), in the current memory context.
+ */
+static void
+outbox_request(HeapTuple tup, TupleDesc desc, int max_bytes, HttpRequest *req)
+{
+	bool		isnull;
+	const char **headers = palloc(sizeof(char *) * 4);
+	char	   *body = SPI_getvalue(tup, desc, 3);
+	char	   *secret = SPI_getvalue(tup, desc, 5);
+	int64		event_id = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	int			timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+	int			nheaders = 0;
+
+	http_request_init(req);
+	req->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	req->owner = HTTP_OWNER_NOTIFICATIONS;
+	req->url = SPI_getvalue(tup, desc, 2);
+	req->method = HTTP_METHOD_POST;
+	req->body = body;
+	req->body_len = strlen(body);
+	if (strcmp(SPI_getvalue(tup, desc, 8), "email") == 0)
+	{
+		/* a mail: the envelope from the row; the text carries its headers */
+		Datum		rd = SPI_getbinval(tup, desc, 10, &isnull);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			nelems = 0;
+
+		req->method = HTTP_METHOD_MAIL;
+		req->mail_from = SPI_getvalue(tup, desc, 9);
+		if (!isnull)
+		{
+			const char **rcpt;
+
+			deconstruct_array(DatumGetArrayTypeP(rd), TEXTOID, -1, false, TYPALIGN_INT,
+							  &elems, &enulls, &nelems);
+			rcpt = palloc(sizeof(char *) * Max(nelems, 1));
+			for (int r = 0; r < nelems; r++)
+				rcpt[r] = enulls[r] ? "" : TextDatumGetCString(elems[r]);
+			req->mail_rcpt = rcpt;
+		}
+		req->nrcpt = nelems;
+		req->username = SPI_getvalue(tup, desc, 11);
+		req->password = SPI_getvalue(tup, desc, 12);
+	}
+	else
+	{
+		headers[nheaders++] = psprintf("Content-Type: %s", SPI_getvalue(tup, desc, 4));
+		headers[nheaders++] = psprintf("Idempotency-Key: " INT64_FORMAT, event_id);
+		headers[nheaders++] = psprintf("X-Incident-Event: " INT64_FORMAT, event_id);
+	}
+	if (secret != NULL && req->method == HTTP_METHOD_POST)
+	{
+		int64		t = (int64) time(NULL);
+		char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+
+		if (!outbox_sign(secret, body, req->body_len, t, hex, sizeof(hex)))
+			elog(ERROR, "could not sign notification " INT64_FORMAT, req->id);
+		headers[nheaders++] = psprintf("X-Incident-Signature: t=" INT64_FORMAT ",v1=%s", t, hex);
+		explicit_bzero(secret, strlen(secret));
+	}
+	req->headers = headers;
+	req->nheaders = nheaders;
+	/* the channel's own (100 ms to 1 minute), not pg_incident.http_timeout */
+	req->timeout_ms = Max(timeout_ms, 1);
+	req->connect_timeout_ms = req->timeout_ms;
+	req->max_bytes = max_bytes;
+	/* a redirect would take the signature and the body elsewhere */
+	req->max_redirects = 0;
+	req->verify_tls = true;
+	/* a receiver takes many posts: keep its connection */
+	req->fresh_connection = false;
+}
+
+/*
+ * Claims at most room due deliveries and submits them to the engine, held:
+ * the caller releases them (http_engine_release) once the claim has
+ * committed, or drops them if it did not, so that no post leaves for a
+ * claim that was rolled back. Then reads when the next is due. Returns how
+ * many were submitted. Runs in a transaction.
  */
 int
-outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
+outbox_claim(HttpEngine *engine, int room, int max_bytes)
 {
 	const char *schema = probe_schema();
-	Oid			argtypes[2] = {INT4OID, INT4OID};
-	Datum		args[2];
 	char	   *q;
 	int			n = 0;
-	uint64		i;
 
 	outbox_last_claim = GetCurrentTimestamp();
+	http_engine_hold(engine);
 	if (room > 0)
 	{
+		Oid			argtypes[2] = {INT4OID, INT4OID};
+		Datum		args[2];
+
 		args[0] = Int32GetDatum(room);
 		/* a quarter of the engine per channel: one that hangs leaves the rest */
 		args[1] = Int32GetDatum(Max(http_engine_slots(engine) / 4, 1));
@@ -241,78 +324,12 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 					 "  FROM %s.incident__notification_claim($1, $2)", schema);
 		if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not claim the due notifications");
-		for (i = 0; i < SPI_processed; i++)
+		for (uint64 i = 0; i < SPI_processed; i++)
 		{
-			HeapTuple	tup = SPI_tuptable->vals[i];
-			TupleDesc	desc = SPI_tuptable->tupdesc;
-			bool		isnull;
 			HttpRequest req;
-			const char *headers[4];
-			char	   *body = SPI_getvalue(tup, desc, 3);
-			char	   *secret = SPI_getvalue(tup, desc, 5);
-			int64		event_id = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-			int			timeout_ms = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-			int			nheaders = 0;
 
 			CHECK_FOR_INTERRUPTS();
-			http_request_init(&req);
-			req.id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			req.owner = HTTP_OWNER_NOTIFICATIONS;
-			req.url = SPI_getvalue(tup, desc, 2);
-			req.method = HTTP_METHOD_POST;
-			req.body = body;
-			req.body_len = strlen(body);
-			if (strcmp(SPI_getvalue(tup, desc, 8), "email") == 0)
-			{
-				/* a mail: the envelope from the row; the text carries its headers */
-				Datum		rd = SPI_getbinval(tup, desc, 10, &isnull);
-				Datum	   *elems;
-				bool	   *enulls;
-				int			nelems = 0;
-
-				req.method = HTTP_METHOD_MAIL;
-				req.mail_from = SPI_getvalue(tup, desc, 9);
-				if (!isnull)
-				{
-					const char **rcpt;
-
-					deconstruct_array(DatumGetArrayTypeP(rd), TEXTOID, -1, false, TYPALIGN_INT,
-									  &elems, &enulls, &nelems);
-					rcpt = palloc(sizeof(char *) * Max(nelems, 1));
-					for (int r = 0; r < nelems; r++)
-						rcpt[r] = enulls[r] ? "" : TextDatumGetCString(elems[r]);
-					req.mail_rcpt = rcpt;
-				}
-				req.nrcpt = nelems;
-				req.username = SPI_getvalue(tup, desc, 11);
-				req.password = SPI_getvalue(tup, desc, 12);
-			}
-			else
-			{
-				headers[nheaders++] = psprintf("Content-Type: %s", SPI_getvalue(tup, desc, 4));
-				headers[nheaders++] = psprintf("Idempotency-Key: " INT64_FORMAT, event_id);
-				headers[nheaders++] = psprintf("X-Incident-Event: " INT64_FORMAT, event_id);
-			}
-			if (secret != NULL && req.method == HTTP_METHOD_POST)
-			{
-				int64		t = (int64) time(NULL);
-				char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
-
-				if (!outbox_sign(secret, body, req.body_len, t, hex, sizeof(hex)))
-					elog(ERROR, "could not sign notification " INT64_FORMAT, req.id);
-				headers[nheaders++] = psprintf("X-Incident-Signature: t=" INT64_FORMAT ",v1=%s", t, hex);
-				explicit_bzero(secret, strlen(secret));
-			}
-			req.headers = headers;
-			req.nheaders = nheaders;
-			req.timeout_ms = Min(timeout_ms, Max(max_timeout_ms, 1));
-			req.connect_timeout_ms = req.timeout_ms;
-			req.max_bytes = max_bytes;
-			/* a redirect would take the signature and the body elsewhere */
-			req.max_redirects = 0;
-			req.verify_tls = true;
-			/* a receiver takes many posts: keep its connection */
-			req.fresh_connection = false;
+			outbox_request(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, max_bytes, &req);
 			if (!http_engine_submit(engine, &req))
 				break;			/* full: the claim is taken again after its timeout */
 			if (req.password != NULL)
@@ -347,39 +364,72 @@ outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes)
 	return n;
 }
 
+/* one delivery's outcome, for outbox_record_one */
+typedef struct OutboxOutcome
+{
+	int64		id;
+	bool		ok;
+	long		status;
+	long		retry_after_s;
+	const char *error;
+	int			retry_max_ms;
+	int			dead_after_s;
+} OutboxOutcome;
+
+static void
+outbox_record_one(void *arg)
+{
+	OutboxOutcome *o = (OutboxOutcome *) arg;
+	Oid			argtypes[7] = {INT8OID, BOOLOID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID};
+	Datum		args[7];
+	char		nulls[7] = "       ";
+	char	   *q = psprintf("SELECT %s.incident__notification_done($1, $2, $3, $4, $5, $6, $7)", probe_schema());
+
+	args[0] = Int64GetDatum(o->id);
+	args[1] = BoolGetDatum(o->ok);
+	args[2] = Int32GetDatum((int32) o->status);
+	if (o->ok)
+		nulls[3] = 'n';
+	args[3] = CStringGetTextDatum(o->error);
+	args[4] = Int32GetDatum((int32) o->retry_after_s);
+	args[5] = Int32GetDatum(o->retry_max_ms);
+	args[6] = Int32GetDatum(o->dead_after_s);
+	if (SPI_execute_with_args(q, 7, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not record notification " INT64_FORMAT, o->id);
+}
+
 /*
- * Records the outcome of the deliveries the engine finished; returns how
- * many. Runs in a transaction.
+ * Records the outcome of the deliveries the engine finished, each in a
+ * subtransaction: one that cannot be written leaves its row claimed (taken
+ * again once the claim is stale) and the others recorded. Returns how many
+ * were. Runs in a transaction.
  */
 int
 outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 {
-	const char *schema;
-	char	   *q;
-	Oid			argtypes[7] = {INT8OID, BOOLOID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID};
 	HttpResult	res;
 	int			n = 0;
 
 	if (http_engine_results_waiting(engine, HTTP_OWNER_NOTIFICATIONS) == 0)
 		return 0;
-	schema = probe_schema();
-	q = psprintf("SELECT %s.incident__notification_done($1, $2, $3, $4, $5, $6, $7)", schema);
+	/* an error (no extension) before a result is taken, so that none is lost */
+	(void) probe_schema();
 	for (;;)
 	{
-		Datum		args[7];
-		char		nulls[7] = "       ";
-		bool		ok;
+		OutboxOutcome o;
 		StringInfoData error;
+		ErrorData  *edata;
 
+		/* before taking a result, so that an interrupt loses none */
 		CHECK_FOR_INTERRUPTS();
 		if (!http_engine_next_result(engine, HTTP_OWNER_NOTIFICATIONS, &res))
 			break;
 		/* a mail that curl sent is accepted (250); a post wants a 2xx */
-		ok = res.failure == HTTP_OK && (res.status == 250 || (res.status >= 200 && res.status < 300));
+		o.ok = res.failure == HTTP_OK && (res.status == 250 || (res.status >= 200 && res.status < 300));
 		initStringInfo(&error);
 		if (res.failure != HTTP_OK)
 			appendStringInfo(&error, "%s: %s", http_failure_name(res.failure), res.error);
-		else if (!ok)
+		else if (!o.ok)
 		{
 			appendStringInfo(&error, "HTTP %ld", res.status);
 			if (res.body != NULL && res.body_kept > 0)
@@ -390,19 +440,23 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 					appendStringInfoChar(&error, (res.body[b] >= 0x20 && res.body[b] < 0x7f) ? res.body[b] : ' ');
 			}
 		}
-		args[0] = Int64GetDatum(res.id);
-		args[1] = BoolGetDatum(ok);
-		args[2] = Int32GetDatum((int32) res.status);
-		if (ok)
-			nulls[3] = 'n';
-		args[3] = CStringGetTextDatum(error.data);
-		args[4] = Int32GetDatum((int32) res.retry_after_s);
-		args[5] = Int32GetDatum(retry_max_ms);
-		args[6] = Int32GetDatum(dead_after_s);
+		o.id = res.id;
+		o.status = res.status;
+		o.retry_after_s = res.retry_after_s;
+		o.error = error.data;
+		o.retry_max_ms = retry_max_ms;
+		o.dead_after_s = dead_after_s;
 		http_result_free(&res);
-		if (SPI_execute_with_args(q, 7, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not record notification " INT64_FORMAT, DatumGetInt64(args[0]));
-		n++;
+		edata = probe_try_keep(outbox_record_one, &o);
+		if (edata != NULL)
+		{
+			ereport(WARNING,
+					(errmsg("pg_incident worker: could not record delivery " INT64_FORMAT, o.id),
+					 errdetail("%s", edata->message)));
+			FreeErrorData(edata);
+		}
+		else
+			n++;
 	}
 	/* a failed delivery is due again: read when at the next claim */
 	outbox_next_at = DT_NOBEGIN;

@@ -691,62 +691,86 @@ probe_result_json(const HttpResult *res, const char *failure, const char *detail
 }
 
 /*
- * Records one result in a subtransaction, so that one bad probe row cannot
- * undo the others; false (and a WARNING) when it failed.
+ * Runs fn(arg) in a subtransaction that is kept if fn finishes. Returns
+ * NULL then, or else fn's error, copied into the caller's memory context,
+ * with all that fn did undone. A cancel or a shutdown is thrown on: it ends
+ * the caller's phase, not just this piece of it.
  */
-bool
-probe_record_result(int64 probe_id, const char *result_json)
+ErrorData *
+probe_try_keep(void (*fn) (void *arg), void *arg)
 {
-	const char *schema = probe_schema();
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-	bool		ok = true;
+	ErrorData  *volatile edata = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		Oid			argtypes[2] = {INT8OID, TEXTOID};
-		Datum		args[2] = {Int64GetDatum(probe_id), CStringGetTextDatum(result_json)};
-		char	   *q = psprintf("SELECT %s.incident__probe_record($1, $2::pg_catalog.jsonb)", schema);
-
-		if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not record the result of probe " INT64_FORMAT, probe_id);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
-
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		/* a cancel or shutdown ends the phase, not just this result */
 		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED || edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
 			ReThrowError(edata);
-		ereport(WARNING,
-				(errmsg("pg_incident worker: could not record a result of probe " INT64_FORMAT, probe_id),
-				 errdetail("%s", edata->message)));
-		FreeErrorData(edata);
-		/* the probe runs again one interval later, not never */
-		{
-			char	   *r = psprintf("UPDATE %1$s.incident_probe_state s SET claimed_at = NULL,"
-									 " next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) p.every"
-									 "  FROM %1$s.incident_probe p WHERE p.id OPERATOR(pg_catalog.=) s.probe_id"
-									 "   AND s.probe_id OPERATOR(pg_catalog.=) %2$" INT64_MODIFIER "d", schema, probe_id);
-
-			if (SPI_execute(r, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "could not release the claim of probe " INT64_FORMAT, probe_id);
-		}
-		ok = false;
 	}
 	PG_END_TRY();
-	return ok;
+	return edata;
+}
+
+/* a probe's result, for probe_record_one */
+typedef struct ProbeResultArgs
+{
+	int64		probe_id;
+	const char *json;
+} ProbeResultArgs;
+
+static void
+probe_record_one(void *arg)
+{
+	ProbeResultArgs *r = (ProbeResultArgs *) arg;
+	Oid			argtypes[2] = {INT8OID, TEXTOID};
+	Datum		args[2] = {Int64GetDatum(r->probe_id), CStringGetTextDatum(r->json)};
+	char	   *q = psprintf("SELECT %s.incident__probe_record($1, $2::pg_catalog.jsonb)", probe_schema());
+
+	if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not record the result of probe " INT64_FORMAT, r->probe_id);
+}
+
+/*
+ * Records one result in a subtransaction, so that one bad probe row cannot
+ * undo the others; false (and a WARNING) when it failed.
+ */
+bool
+probe_record_result(int64 probe_id, const char *result_json)
+{
+	ProbeResultArgs r = {probe_id, result_json};
+	ErrorData  *edata = probe_try_keep(probe_record_one, &r);
+	char	   *q;
+
+	if (edata == NULL)
+		return true;
+	ereport(WARNING,
+			(errmsg("pg_incident worker: could not record a result of probe " INT64_FORMAT, probe_id),
+			 errdetail("%s", edata->message)));
+	FreeErrorData(edata);
+	/* the probe runs again one interval later, not never */
+	q = psprintf("UPDATE %1$s.incident_probe_state s SET claimed_at = NULL,"
+				 " next_run_at = pg_catalog.clock_timestamp() OPERATOR(pg_catalog.+) p.every"
+				 "  FROM %1$s.incident_probe p WHERE p.id OPERATOR(pg_catalog.=) s.probe_id"
+				 "   AND s.probe_id OPERATOR(pg_catalog.=) %2$" INT64_MODIFIER "d", probe_schema(), probe_id);
+	if (SPI_execute(q, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not release the claim of probe " INT64_FORMAT, probe_id);
+	return false;
 }
 
 /*

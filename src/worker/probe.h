@@ -78,6 +78,7 @@ typedef struct ProbeSchedule ProbeSchedule;
 
 extern const char *probe_schema(void);
 extern ErrorData *probe_try(void (*fn) (void *arg), void *arg, int timeout_ms, bool *timed_out);
+extern ErrorData *probe_try_keep(void (*fn) (void *arg), void *arg);
 extern void probe_release_claims(const char *kind);
 extern void probe_http_config(HeapTuple tup, TupleDesc desc, ProbeHttpConfig *config,
 							  MemoryContext cxt);

@@ -10,10 +10,10 @@
  * it looks pg_incident.database up in pg_database (a shared catalog) and,
  * when the database exists, starts the two database workers, dynamic
  * background workers that are never restarted by the postmaster itself:
- * "pg_incident worker" runs the HTTP probes (and, later, delivers
- * notifications) through one HTTP engine, and "pg_incident sql worker"
- * runs the SQL probes one at a time, so that a slow query never delays an
- * HTTP check. When either exits for any reason (pg_terminate_backend, DROP
+ * "pg_incident worker" runs the HTTP probes, delivers notifications and
+ * fires escalations and reminders through one HTTP engine, and
+ * "pg_incident sql worker" runs the SQL probes one at a time, so that a
+ * slow query never delays an HTTP check. When either exits for any reason (pg_terminate_backend, DROP
  * DATABASE ... WITH (FORCE), an error), the launcher starts it again after
  * INCIDENT_WORKER_RESTART_SECONDS if the database still exists, and
  * otherwise logs once that it waits for the database. A dropped database
@@ -30,11 +30,12 @@
  *	- "waiting for the extension" while pg_incident is not installed in
  *	  its database, logged once per wait;
  *	- otherwise it runs the phases of a turn, each in its own short
- *	  transaction. The HTTP worker records the results the engine
- *	  finished, claims the due probes and hands them to the engine (which
- *	  runs them during the wait between turns), prunes old results, and
- *	  asks when the next probe is due. The SQL worker claims one due SQL
- *	  probe in one transaction and runs and records it in the next,
+ *	  transaction. The HTTP worker records the deliveries and the results
+ *	  the engine finished, fires the escalations and reminders that fell
+ *	  due, claims the due notifications and probes and hands them to the
+ *	  engine (which runs them during the wait between turns), prunes old
+ *	  results, and asks when the next is due. The SQL worker claims one
+ *	  due SQL probe in one transaction and runs and records it in the next,
  *	  until none is due. An error in a phase is logged, counted in the
  *	  shared status, and the transaction aborted; the loop goes on with the
  *	  next phase. Each phase holds a share lock on the extension, so
@@ -82,6 +83,7 @@
 #include "utils/timestamp.h"
 
 #include "http.h"
+#include "outbox.h"
 #include "probe.h"
 #include "probe_sql.h"
 #include "schedule.h"
@@ -684,17 +686,21 @@ worker_turn_http(void)
 		worker_run_phase("recording deliveries", worker_phase_record_deliveries, NULL);
 		now = GetCurrentTimestamp();
 	}
-	if (sweep_due(now))
+	if (outbox_sweep_due(now))
 	{
 		if (!worker_run_phase("firing escalations and reminders", worker_phase_sweep, NULL))
-			sweep_failed();
+			outbox_sweep_failed();
 		/* what it fired is delivered in this turn */
 		(void) outbox_take_wakeup();
 		now = GetCurrentTimestamp();
 	}
 	if (http_engine_capacity_left(worker_http) > 0 && outbox_due(now))
 	{
-		if (!worker_run_phase("delivering notifications", worker_phase_deliver, NULL))
+		bool		claimed = worker_run_phase("delivering notifications", worker_phase_deliver, NULL);
+
+		/* the posts leave only once their claim has committed, or never */
+		http_engine_release(worker_http, claimed);
+		if (!claimed)
 			outbox_claim_failed();
 		now = GetCurrentTimestamp();
 	}
@@ -799,7 +805,7 @@ worker_http_write_due(TimestampTz now)
 static bool
 worker_notify_due(TimestampTz now)
 {
-	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 || sweep_due(now) ||
+	return http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0 || outbox_sweep_due(now) ||
 		(http_engine_capacity_left(worker_http) > 0 && outbox_due(now));
 }
 
@@ -832,7 +838,7 @@ worker_http_wait_ms(void)
 	/* a notification is due, or its outcome is to be recorded, at once */
 	if (http_engine_capacity_left(worker_http) > 0)
 		wake_at = Min(wake_at, outbox_next_due());
-	wake_at = Min(wake_at, sweep_next_due());
+	wake_at = Min(wake_at, outbox_sweep_next_due());
 	if (http_engine_results_waiting(worker_http, HTTP_OWNER_NOTIFICATIONS) > 0)
 		wake_at = now;
 	wake_at = Min(wake_at, write_at);
@@ -1043,8 +1049,7 @@ worker_phase_release_claims(void *arg)
 static void
 worker_phase_deliver(void *arg)
 {
-	(void) outbox_claim(worker_http, http_engine_capacity_left(worker_http),
-						incident_http_timeout, incident_max_response_bytes);
+	(void) outbox_claim(worker_http, http_engine_capacity_left(worker_http), incident_max_response_bytes);
 }
 
 /*

@@ -81,21 +81,6 @@ extern bool incident_worker_is_worker(void);
 extern void incident_worker_wake_notifications(void);
 extern bool incident_worker_notifications_woken(bool clear);
 
-/* ---- outbox.c: delivering notifications ---- */
-extern bool outbox_take_wakeup(void);
-extern bool outbox_due(TimestampTz now);
-extern bool sweep_due(TimestampTz now);
-extern TimestampTz sweep_next_due(void);
-extern void sweep_failed(void);
-extern int	outbox_sweep(void);
-extern TimestampTz outbox_next_due(void);
-extern void outbox_forget(void);
-extern void outbox_claim_failed(void);
-extern int	outbox_claim(HttpEngine *engine, int room, int max_timeout_ms, int max_bytes);
-extern int	outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s);
-extern void outbox_release_claims(void);
-extern void outbox_prune(int retention_s);
-
 /* buckets of the lateness histogram (worker_state.c has their edges) */
 #define WORKER_LATE_BUCKETS 16
 
