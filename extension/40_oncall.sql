@@ -5,8 +5,9 @@
  * escalation policies: who is paged, and when, while an incident stays
  * unacknowledged. incident_oncall() says who is on call at a time;
  * incident_escalations shows the next escalation of every unacknowledged
- * incident and incident_escalate() performs it by hand. The background
- * worker that escalates on time builds on these and comes later.
+ * incident and incident_escalate() performs it by hand; the background
+ * worker fires each level on time through the same code (incident__sweep,
+ * extension/70_notify.sql).
  *
  * Time arithmetic:
  *  - a rotation's handoffs are counted in its own time zone's wall clock:

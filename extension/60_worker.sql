@@ -57,7 +57,7 @@ SELECT w.process,
 
 COMMENT ON VIEW @extschema@.incident_worker_status IS
 'The background worker, one row per database worker (process worker runs the HTTP probes, sql worker the SQL probes): its pid, state (waiting for the database or the extension, idle, disabled, idle on a standby, stopped), what it did last and when, its turns and errors, and from the probe tables the probes of its kind due now, their checks in flight and their failed checks of the last hour. Empty when pg_incident is not preloaded.';
-COMMENT ON COLUMN @extschema@.incident_worker_status.process IS 'worker (the HTTP probes, later the notifications) or sql worker (the SQL probes, one at a time).';
+COMMENT ON COLUMN @extschema@.incident_worker_status.process IS 'worker (the HTTP probes, the notifications, the escalations and reminders) or sql worker (the SQL probes, one at a time).';
 COMMENT ON COLUMN @extschema@.incident_worker_status.probes_due IS 'Enabled probes of this process''s kind whose next check is due and not yet claimed (for the HTTP worker, from its schedule in memory, at most a second old): a growing number means the worker is not keeping up, or not running.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.checks_done IS 'Checks whose result this worker process has recorded or counted since it started.';
 COMMENT ON COLUMN @extschema@.incident_worker_status.checks_claimed IS 'Checks this worker process has claimed since it started.';

@@ -1,22 +1,67 @@
-/* extension/70_notify.sql: notifications that are never lost.
+/* extension/70_notify.sql: notifications that are never lost, and the
+ * escalations and reminders the worker fires on time.
  *
  * A channel (incident_channel) is where people are told: a webhook in the
- * json or slack format. Every timeline event (incident_event) that a
- * channel's routing takes writes one outbox row (incident_notification) per
- * channel, rendered as the channel's body, in the same transaction as the
- * event: a rolled-back declaration sends nothing, and a committed one is
- * sent whatever happens to the server afterwards. The commit wakes the
- * background worker (src/worker/outbox.c), which claims due rows in a short
- * transaction, posts them through its HTTP engine, and records each outcome
- * in another: delivered, or retried with exponential back-off and jitter
- * (Retry-After honoured) until the row is older than
- * pg_incident.notification_dead_after, when it is dead. Delivery is at
- * least once; the event id is the idempotency key a receiver dedups on.
+ * json or slack format, or mail over SMTP. Every timeline event
+ * (incident_event) that a channel's routing takes writes one outbox row
+ * (incident_notification) per channel, rendered as the channel's body, in
+ * the same transaction as the event: a rolled-back declaration sends
+ * nothing, and a committed one is sent whatever happens to the server
+ * afterwards. The commit wakes the background worker (src/worker/outbox.c),
+ * which claims due rows in a short transaction, posts or mails them through
+ * its HTTP engine once the claim has committed, and records each outcome in
+ * another: delivered (a 2xx answer, or the relay's 250), or retried with
+ * exponential back-off and jitter (Retry-After honoured) until the row is
+ * older than pg_incident.notification_dead_after, when it is dead. Delivery
+ * is at least once; the event id is the idempotency key a receiver dedups
+ * on.
+ *
+ * The sweep (incident__sweep), in the same worker, fires what falls due
+ * while nobody acts: escalation levels through incident_escalate()'s code,
+ * a reminder when a response deadline passes, one per overdue period of a
+ * status update.
  */
 
 ------------------------------------------------------------------------------
 -- Channels
 ------------------------------------------------------------------------------
+
+-- what a mail channel takes as an address: a plain one, no name or comment
+CREATE FUNCTION @extschema@.incident__mail_address_ok(address text)
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT address ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$'
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__mail_address_ok(text) IS
+'Internal: whether the text is a plain mail address, such as incidents@example.com (no display name, no comment, nothing an SMTP envelope would misread).';
+
+-- every element a plain address (none NULL)
+CREATE FUNCTION @extschema@.incident__mail_addresses_ok(addresses text[])
+RETURNS boolean
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT coalesce(pg_catalog.bool_and(coalesce(@extschema@.incident__mail_address_ok(a), false)), true)
+      FROM pg_catalog.unnest(addresses) AS a
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__mail_addresses_ok(text[]) IS
+'Internal: whether every element is a plain mail address (incident__mail_address_ok), none NULL.';
+
+-- the events a channel hears of when its creator names none
+CREATE FUNCTION @extschema@.incident__channel_default_events()
+RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}'::text[]
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__channel_default_events() IS
+'Internal: the timeline events a channel hears of by default: all but assignments, notes and checklist ticks.';
 
 CREATE TABLE @extschema@.incident_channel (
     id            serial PRIMARY KEY,
@@ -33,7 +78,7 @@ CREATE TABLE @extschema@.incident_channel (
     secret        text CONSTRAINT incident_channel_secret_check
                   CHECK (pg_catalog.length(secret) BETWEEN 16 AND 512),
     events        text[] NOT NULL
-                  DEFAULT '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}'
+                  DEFAULT @extschema@.incident__channel_default_events()
                   CONSTRAINT incident_channel_events_check
                   CHECK (events <@ '{declared,acknowledged,status_update,severity_changed,assigned,note,checklist,resolved,closed,escalated,reminder,probe}'::text[]
                          AND events <> '{}'),
@@ -48,11 +93,10 @@ CREATE TABLE @extschema@.incident_channel (
     created_by    text NOT NULL DEFAULT current_user,
     -- email
     mail_from     text CONSTRAINT incident_channel_mail_from_check
-                  CHECK (mail_from ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$'),
+                  CHECK (@extschema@.incident__mail_address_ok(mail_from)),
     mail_to       text[] CONSTRAINT incident_channel_mail_to_check
                   CHECK (mail_to <> '{}' AND pg_catalog.cardinality(mail_to) <= 100
-                         AND pg_catalog.array_to_string(mail_to, ' ', '@NULL@')
-                             ~ '^([^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253})( [^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253})*$'),
+                         AND @extschema@.incident__mail_addresses_ok(mail_to)),
     smtp_user     text CONSTRAINT incident_channel_smtp_user_check CHECK (smtp_user !~ '[\r\n]' AND pg_catalog.length(smtp_user) <= 256),
     smtp_password text CONSTRAINT incident_channel_smtp_password_check CHECK (smtp_password !~ '[\r\n]' AND pg_catalog.length(smtp_password) <= 512),
     CONSTRAINT incident_channel_url_check
@@ -163,12 +207,13 @@ BEGIN
         'event', e.kind,
         'at', e.at,
         'actor', e.actor,
+        'recorded_by', e.recorded_by,
         'message', e.message,
         'details', e.details,
         'incident', pg_catalog.json_build_object(
             'code', inc.code,
             'severity', inc.severity,
-            'status', inc.status,
+            'status', e.status,
             'title', inc.title,
             'component', inc.component,
             'declared_at', inc.declared_at,
@@ -185,21 +230,25 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_json(@extschema@.incident, @extschema@.incident_event, text) IS
-'Internal: the json envelope (version 1) of an event: event id, kind, time, actor, message, details, and the incident''s code, severity, status, title, component, times, roles, clocks and link.';
+'Internal: the json envelope (version 1) of an event: event id, kind, time, actor, the role that recorded it, message, details, and the incident''s code, severity, status, title, component, times, roles, clocks and link.';
 
--- what Slack would read as markup stays text: & < > escaped (no <!channel> from a title)
+-- what Slack would read as markup stays text: & < > escaped (no <!channel>
+-- from a title); and the plain @channel, @here, @all and @everyone that
+-- Slack-compatible chats (Mattermost, Rocket.Chat) read as mentions get a
+-- zero-width space after the @
 CREATE FUNCTION @extschema@.incident__slack_escape(t text)
 RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;')
+    SELECT pg_catalog.regexp_replace(
+               pg_catalog.replace(pg_catalog.replace(pg_catalog.replace(t, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'),
+               '@(channel|here|all|everyone)\M', E'@\u200B\\1', 'gi')
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__slack_escape(text) IS
-'Internal: text for a Slack message, with &, < and > escaped as Slack asks, so that no title or update becomes a mention or a link.';
+'Internal: text for a Slack message, with &, < and > escaped as Slack asks, and a zero-width space after the @ of @channel, @here, @all and @everyone (mentions in Mattermost and Rocket.Chat), so that no title or update pings a whole channel or becomes a link.';
 
--- the playbook's status-update template, as Slack text
 -- the playbook's status-update template, the one text both the slack and
 -- the mail bodies show; for_slack escapes what users typed and links
 CREATE FUNCTION @extschema@.incident__status_update_text(inc @extschema@.incident, e @extschema@.incident_event,
@@ -226,7 +275,7 @@ AS $$
                           pg_catalog.to_char(e.at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
                           || ' ' || @extschema@.incident_timezone()),
         pg_catalog.format('Incident ID: %s (%s)', inc.code, inc.severity),
-        'Status: ' || pg_catalog.initcap(inc.status),
+        'Status: ' || pg_catalog.initcap(e.status),
         'Impact: ' || t.impact,
         'Actions: ' || t.action,
         -- an escalation or reminder names its person
@@ -253,19 +302,72 @@ COMMENT ON FUNCTION @extschema@.incident__notification_slack(@extschema@.inciden
 'Internal: the slack body {"text": ...} of an event: incident__status_update_text() for Slack.';
 
 -- a header's text: one line of printable text (no header from a title with
--- CR or LF), RFC 2047-encoded when it is not ASCII
+-- CR or LF); when it is not ASCII, RFC 2047 encoded words of at most 45
+-- octets of text (72 characters, under the limit of 75), folded one a line
 CREATE FUNCTION @extschema@.incident__mail_header(t text)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN x ~ '^[ -~]*$' THEN x
-                ELSE '=?UTF-8?B?' || pg_catalog.translate(pg_catalog.encode(pg_catalog.convert_to(x, 'UTF8'), 'base64'), E'\n', '') || '?=' END
-      FROM (SELECT pg_catalog.btrim(pg_catalog.regexp_replace(t, '[[:cntrl:]]+', ' ', 'g')) AS x) AS y
+DECLARE
+    x text := pg_catalog.btrim(pg_catalog.regexp_replace(t, '[[:cntrl:]]+', ' ', 'g'));
+    words text[] := '{}';
+    word text := '';
+    ch text;
+BEGIN
+    IF x ~ '^[ -~]*$' THEN
+        RETURN x;
+    END IF;
+    FOREACH ch IN ARRAY pg_catalog.regexp_split_to_array(x, '') LOOP
+        IF pg_catalog.octet_length(pg_catalog.convert_to(word || ch, 'UTF8')) > 45 THEN
+            words := words || word;
+            word := '';
+        END IF;
+        word := word || ch;
+    END LOOP;
+    words := words || word;
+    RETURN (SELECT pg_catalog.string_agg('=?UTF-8?B?' || pg_catalog.encode(pg_catalog.convert_to(w, 'UTF8'), 'base64') || '?=',
+                                         E'\r\n ' ORDER BY k)
+              FROM pg_catalog.unnest(words) WITH ORDINALITY AS u(w, k));
+END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__mail_header(text) IS
-'Internal: text for a mail header: control characters (CR, LF, tabs) made spaces, so that nothing typed adds a header; encoded as an RFC 2047 word when it is not ASCII.';
+'Internal: text for a mail header: control characters (CR, LF, tabs) made spaces, so that nothing typed adds a header; when it is not ASCII, RFC 2047 encoded words of at most 72 characters, folded one a line.';
+
+-- a mail's text on lines SMTP carries: CRLF line ends, whatever ended them
+-- before, and no line over 200 characters (800 octets, under SMTP's 998),
+-- broken at its last space before that when it has one
+CREATE FUNCTION @extschema@.incident__mail_lines(t text)
+RETURNS text
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    line text;
+    lines text[] := '{}';
+    cut int;
+BEGIN
+    FOREACH line IN ARRAY pg_catalog.regexp_split_to_array(t, E'\r\n|\r|\n') LOOP
+        WHILE pg_catalog.length(line) > 200 LOOP
+            -- the last space among the first 201 characters, if not too early
+            cut := 202 - pg_catalog.strpos(pg_catalog.reverse(pg_catalog.left(line, 201)), ' ');
+            IF cut > 201 OR cut < 100 THEN
+                lines := lines || pg_catalog.left(line, 200);
+                line := pg_catalog.substr(line, 201);
+            ELSE
+                lines := lines || pg_catalog.left(line, cut - 1);
+                line := pg_catalog.substr(line, cut + 1);
+            END IF;
+        END LOOP;
+        lines := lines || line;
+    END LOOP;
+    RETURN pg_catalog.array_to_string(lines, E'\r\n');
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__mail_lines(text) IS
+'Internal: a mail body''s text with CRLF line ends and no line over 200 characters (SMTP refuses lines over 998 octets): a longer line is broken at its last space before that, or else at 200 characters.';
 
 -- the mail of an event: the playbook's status-update template, or for a
 -- resolution its executive-summary template; CRLF line ends
@@ -291,7 +393,7 @@ AS $$
         'X-Incident-Event: ' || e.id,
         '',
         -- (libcurl doubles a dot that starts a line, as SMTP asks)
-        pg_catalog.regexp_replace(
+        @extschema@.incident__mail_lines(
             CASE WHEN e.kind = 'resolved' THEN pg_catalog.concat_ws(E'\n',
                 pg_catalog.format('Incident: %s - %s', inc.code, inc.title),
                 'Start Time: ' || pg_catalog.to_char(inc.started_at AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD HH24:MI')
@@ -301,22 +403,31 @@ AS $$
                 'Duration: ' || pg_catalog.justify_interval(pg_catalog.date_trunc('minute', inc.resolved_at - inc.started_at)),
                 'Impact: ' || coalesce(inc.description, inc.title),
                 'Root Cause: ' || coalesce(inc.root_cause, 'to be found in the post-incident review'),
-                'Actions Taken: ' || coalesce((SELECT pg_catalog.string_agg(u.message, '; ' ORDER BY u.id)
-                                                 FROM @extschema@.incident_event u
-                                                WHERE u.incident_id = inc.id AND u.kind = 'status_update'), 'none recorded'),
+                -- the last ten updates, each cut to 500 characters: a mail of bounded size
+                'Actions Taken: ' || coalesce((SELECT pg_catalog.string_agg(
+                                                          CASE WHEN pg_catalog.length(u.message) > 500
+                                                               THEN pg_catalog.left(u.message, 500) || '...' ELSE u.message END,
+                                                          '; ' ORDER BY u.id)
+                                                 FROM (SELECT x.id, x.message FROM @extschema@.incident_event x
+                                                        WHERE x.incident_id = inc.id AND x.kind = 'status_update'
+                                                        ORDER BY x.id DESC LIMIT 10) AS u)
+                                              || coalesce((SELECT pg_catalog.format(' (and %s earlier updates)', pg_catalog.count(*) - 10)
+                                                             FROM @extschema@.incident_event x
+                                                            WHERE x.incident_id = inc.id AND x.kind = 'status_update'
+                                                           HAVING pg_catalog.count(*) > 10), ''),
+                                              'none recorded'),
                 'Prevention: to be agreed in the post-incident review',
                 '',
                 'Next Steps:',
                 '- Post-incident review scheduled for ' || coalesce(pg_catalog.to_char(inc.pir_due AT TIME ZONE @extschema@.incident_timezone(), 'YYYY-MM-DD'), 'a date to be set'),
                 '- Action items will be tracked and reported',
                 pg_catalog.replace(c.link_template, '{code}', inc.code))
-            ELSE @extschema@.incident__status_update_text(inc, e, c.link_template, false) END,
-            E'\r\n|\r|\n', E'\r\n', 'g'),
+            ELSE @extschema@.incident__status_update_text(inc, e, c.link_template, false) END),
         '')
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_mail(@extschema@.incident, @extschema@.incident_event, @extschema@.incident_channel, text[]) IS
-'Internal: the mail (headers and plain-text body, CRLF line ends) of an event for an email channel: the playbook''s status-update template, or for a resolution its executive-summary template (start, resolution, duration, impact, root cause, actions taken, prevention, the review date). The subject cannot carry a header: control characters become spaces.';
+'Internal: the mail (headers and plain-text body, CRLF line ends, lines of at most 200 characters, the last ten updates at most) of an event for an email channel: the playbook''s status-update template, or for a resolution its executive-summary template (start, resolution, duration, impact, root cause, actions taken, prevention, the review date). The subject cannot carry a header: control characters become spaces.';
 
 ------------------------------------------------------------------------------
 -- Writing the outbox, in the event's transaction
@@ -330,6 +441,37 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION @extschema@.incident__notification_wake() IS
 'Internal: when the current transaction commits, wakes the background worker to deliver what it wrote to the outbox and to look again at what falls due (nothing when the library is not preloaded).';
 
+-- an event as a channel gets it: the body in the channel's format, its
+-- content type, and a mail's envelope recipients
+CREATE FUNCTION @extschema@.incident__notification_render(inc @extschema@.incident, e @extschema@.incident_event,
+                                                          c @extschema@.incident_channel,
+                                                          OUT body text, OUT content_type text, OUT recipients text[])
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF c.kind = 'email' THEN
+        -- the channel's addresses in their order, then the person an
+        -- escalation or reminder is for; each once
+        recipients := ARRAY(SELECT r.a
+                              FROM (SELECT DISTINCT ON (pg_catalog.lower(x.a)) x.a, x.o
+                                      FROM pg_catalog.unnest(c.mail_to || (e.details->>'email')) WITH ORDINALITY AS x(a, o)
+                                     WHERE @extschema@.incident__mail_address_ok(x.a)
+                                     ORDER BY pg_catalog.lower(x.a), x.o) AS r
+                             ORDER BY r.o);
+        body := @extschema@.incident__notification_mail(inc, e, c, recipients);
+        content_type := 'message/rfc822';
+    ELSE
+        body := CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, e, c.link_template)::text
+                              ELSE @extschema@.incident__notification_json(inc, e, c.link_template)::text END;
+        content_type := 'application/json';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_render(@extschema@.incident, @extschema@.incident_event, @extschema@.incident_channel) IS
+'Internal: an event as the channel gets it: the json envelope, the slack text or the mail; its content type; and for a mail the envelope recipients (the channel''s mail_to in order, then the email of the person an escalation or reminder is for, each once).';
+
 CREATE FUNCTION @extschema@.incident__notification_enqueue()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -339,7 +481,7 @@ AS $$
 DECLARE
     inc @extschema@.incident;
     c @extschema@.incident_channel;
-    rcpt text[];
+    r record;
 BEGIN
     SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = NEW.incident_id;
     FOR c IN SELECT * FROM @extschema@.incident_channel ch
@@ -347,18 +489,11 @@ BEGIN
                 AND (ch.components IS NULL OR inc.component = ANY (ch.components))
               ORDER BY ch.id
     LOOP
-        -- a mail also reaches the person an escalation or reminder is for
-        rcpt := CASE WHEN c.kind = 'email' THEN
-                    ARRAY(SELECT DISTINCT a FROM pg_catalog.unnest(c.mail_to || (NEW.details->>'email')) AS a
-                           WHERE a ~ '^[^@\s<>(),;:"\[\]\\]{1,64}@[A-Za-z0-9.-]{1,253}$' ORDER BY a) END;
+        r := @extschema@.incident__notification_render(inc, NEW, c);
         INSERT INTO @extschema@.incident_notification
             (channel_id, event_id, incident_id, event_kind, body, content_type, recipients, created_at, queued_at,
              next_attempt_at)
-        VALUES (c.id, NEW.id, NEW.incident_id, NEW.kind,
-                CASE c.format WHEN 'slack' THEN @extschema@.incident__notification_slack(inc, NEW, c.link_template)::text
-                              WHEN 'text' THEN @extschema@.incident__notification_mail(inc, NEW, c, rcpt)
-                              ELSE @extschema@.incident__notification_json(inc, NEW, c.link_template)::text END,
-                CASE c.kind WHEN 'email' THEN 'message/rfc822' ELSE 'application/json' END, rcpt,
+        VALUES (c.id, NEW.id, NEW.incident_id, NEW.kind, r.body, r.content_type, r.recipients,
                 NEW.at, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp());
     END LOOP;
     -- the worker delivers, and looks again at what falls due (an
@@ -513,7 +648,8 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__notification_release() IS
 'Internal, for the worker when it starts: deliveries a predecessor left in flight count as not done.';
 
--- delivered and dead rows older than the retention, in small batches
+-- delivered rows older than the retention, in small batches; and the rows
+-- of a dropped channel that a transaction running alongside the drop wrote
 CREATE FUNCTION @extschema@.incident__notification_prune(older_than interval)
 RETURNS bigint
 LANGUAGE sql
@@ -524,12 +660,15 @@ AS $$
          WHERE n.id IN (SELECT x.id FROM @extschema@.incident_notification x
                          WHERE x.state = 'delivered' AND x.delivered_at < pg_catalog.clock_timestamp() - older_than
                          LIMIT 1000)
+            OR n.id IN (SELECT x.id FROM @extschema@.incident_notification x
+                         WHERE NOT EXISTS (SELECT FROM @extschema@.incident_channel c WHERE c.id = x.channel_id)
+                         LIMIT 1000)
         RETURNING 1)
     SELECT pg_catalog.count(*) FROM gone
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_prune(interval) IS
-'Internal, for the worker: deletes up to 1000 delivered notifications delivered longer ago than older_than; dead ones stay until retried or deleted by an admin.';
+'Internal, for the worker: deletes up to 1000 delivered notifications delivered longer ago than older_than, and up to 1000 of channels that are gone (written by a transaction that ran alongside incident_channel_drop()); dead ones stay until retried or deleted by an admin.';
 
 ------------------------------------------------------------------------------
 -- Escalations and reminders on time: the worker's sweep
@@ -615,7 +754,7 @@ BEGIN
     END LOOP;
 
     -- response deadlines breached: once per incident
-    FOR x IN SELECT i.id FROM @extschema@.incident i
+    FOR x IN SELECT i.id, i.code FROM @extschema@.incident i
               WHERE i.status = 'declared' AND i.response_due <= now_
                 AND NOT EXISTS (SELECT FROM @extschema@.incident_event e
                                  WHERE e.incident_id = i.id AND e.kind = 'reminder'
@@ -634,12 +773,12 @@ BEGIN
         EXCEPTION WHEN lock_not_available THEN
             NULL;
         WHEN OTHERS THEN
-            RAISE WARNING 'pg_incident: could not record the breach of incident "%": %', inc.code, SQLERRM;
+            RAISE WARNING 'pg_incident: could not record the breach of incident "%": %', x.code, SQLERRM;
         END;
     END LOOP;
 
     -- status updates overdue: one reminder per overdue period of the severity's cadence
-    FOR x IN SELECT i.id FROM @extschema@.incident i
+    FOR x IN SELECT i.id, i.code FROM @extschema@.incident i
               WHERE i.status NOT IN ('declared', 'resolved', 'closed') AND i.next_update_due <= now_ LOOP
         BEGIN
             SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = x.id FOR UPDATE SKIP LOCKED;
@@ -661,7 +800,7 @@ BEGIN
         EXCEPTION WHEN lock_not_available THEN
             NULL;
         WHEN OTHERS THEN
-            RAISE WARNING 'pg_incident: could not remind incident "%": %', inc.code, SQLERRM;
+            RAISE WARNING 'pg_incident: could not remind incident "%": %', x.code, SQLERRM;
         END;
     END LOOP;
 
@@ -701,6 +840,44 @@ COMMENT ON FUNCTION @extschema@.incident__sweep() IS
 -- What users call
 ------------------------------------------------------------------------------
 
+-- writes a channel, new or replacing the one of its name; what it has not
+-- sent yet is rendered again for it as it is now (its format, its link, its
+-- recipients), so that no mail goes to a webhook or json to Slack
+CREATE FUNCTION @extschema@.incident__channel_save(c @extschema@.incident_channel)
+RETURNS int
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    saved @extschema@.incident_channel;
+BEGIN
+    INSERT INTO @extschema@.incident_channel AS t
+        (name, kind, url, format, min_severity, secret, events, components, link_template, timeout, enabled,
+         created_by, mail_from, mail_to, smtp_user, smtp_password)
+    VALUES (c.name, c.kind, c.url, c.format, c.min_severity, c.secret,
+            coalesce(c.events, @extschema@.incident__channel_default_events()), c.components, c.link_template,
+            c.timeout, c.enabled, @extschema@.incident_invoker(), c.mail_from, c.mail_to, c.smtp_user, c.smtp_password)
+    ON CONFLICT ON CONSTRAINT incident_channel_name_key DO UPDATE
+       SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
+           secret = excluded.secret, events = excluded.events, components = excluded.components,
+           link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
+           created_by = excluded.created_by, mail_from = excluded.mail_from, mail_to = excluded.mail_to,
+           smtp_user = excluded.smtp_user, smtp_password = excluded.smtp_password
+    RETURNING t.* INTO saved;
+    -- not the ones in flight: the worker has them as they were
+    UPDATE @extschema@.incident_notification n
+       SET body = r.body, content_type = r.content_type, recipients = r.recipients
+      FROM @extschema@.incident i, @extschema@.incident_event e,
+           LATERAL @extschema@.incident__notification_render(i, e, saved) AS r
+     WHERE n.channel_id = saved.id AND n.state IN ('pending', 'dead') AND n.claimed_at IS NULL
+       AND i.id = n.incident_id AND e.id = n.event_id;
+    RETURN saved.id;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__channel_save(@extschema@.incident_channel) IS
+'Internal: writes the channel (new, or replacing the one of its name), events defaulting to incident__channel_default_events(), and renders its undelivered notifications again for it as it now is. Returns its id.';
+
 CREATE FUNCTION @extschema@.incident_channel_webhook(name text, url text, format text DEFAULT 'json',
                                                      min_severity text DEFAULT 'P4', secret text DEFAULT NULL,
                                                      events text[] DEFAULT NULL, components text[] DEFAULT NULL,
@@ -714,7 +891,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c @extschema@.incident_channel;
-    saved_id int;
 BEGIN
     c.name := @extschema@.incident__require_text(name, 'channel name', 100);
     IF coalesce(pg_catalog.btrim(url), '') = '' THEN
@@ -732,23 +908,12 @@ BEGIN
     c.format := pg_catalog.lower(pg_catalog.btrim(format));
     c.min_severity := @extschema@.incident_severity_normalize(min_severity);
     c.secret := secret;
-    c.events := coalesce(events, '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}');
+    c.events := events;
     c.components := components;
     c.link_template := link_template;
     c.timeout := timeout;
     c.enabled := enabled;
-    c.created_by := @extschema@.incident_invoker();
-    INSERT INTO @extschema@.incident_channel AS t
-        (name, kind, url, format, min_severity, secret, events, components, link_template, timeout, enabled, created_by)
-    VALUES (c.name, c.kind, c.url, c.format, c.min_severity, c.secret, c.events, c.components, c.link_template,
-            c.timeout, c.enabled, c.created_by)
-    ON CONFLICT ON CONSTRAINT incident_channel_name_key DO UPDATE
-       SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
-           secret = excluded.secret, events = excluded.events, components = excluded.components,
-           link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
-           created_by = excluded.created_by, mail_from = NULL, mail_to = NULL, smtp_user = NULL, smtp_password = NULL
-    RETURNING t.id INTO saved_id;
-    RETURN saved_id;
+    RETURN @extschema@.incident__channel_save(c);
 END
 $$;
 
@@ -768,7 +933,6 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     c @extschema@.incident_channel;
-    saved_id int;
 BEGIN
     c.name := @extschema@.incident__require_text(name, 'channel name', 100);
     IF coalesce(pg_catalog.btrim(smtp_url), '') = '' THEN
@@ -790,7 +954,7 @@ BEGIN
     c.url := pg_catalog.btrim(smtp_url);
     c.format := 'text';
     c.min_severity := @extschema@.incident_severity_normalize(min_severity);
-    c.events := coalesce(events, '{declared,acknowledged,status_update,severity_changed,escalated,reminder,resolved,closed,probe}');
+    c.events := events;
     c.components := components;
     c.link_template := link_template;
     c.timeout := timeout;
@@ -799,20 +963,7 @@ BEGIN
     c.mail_to := ARRAY(SELECT pg_catalog.btrim(a) FROM pg_catalog.unnest(mail_to) WITH ORDINALITY AS m(a, o) ORDER BY o);
     c.smtp_user := smtp_user;
     c.smtp_password := smtp_password;
-    c.created_by := @extschema@.incident_invoker();
-    INSERT INTO @extschema@.incident_channel AS t
-        (name, kind, url, format, min_severity, events, components, link_template, timeout, enabled, created_by,
-         mail_from, mail_to, smtp_user, smtp_password)
-    VALUES (c.name, c.kind, c.url, c.format, c.min_severity, c.events, c.components, c.link_template, c.timeout,
-            c.enabled, c.created_by, c.mail_from, c.mail_to, c.smtp_user, c.smtp_password)
-    ON CONFLICT ON CONSTRAINT incident_channel_name_key DO UPDATE
-       SET kind = excluded.kind, url = excluded.url, format = excluded.format, min_severity = excluded.min_severity,
-           secret = NULL, events = excluded.events, components = excluded.components,
-           link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
-           created_by = excluded.created_by, mail_from = excluded.mail_from, mail_to = excluded.mail_to,
-           smtp_user = excluded.smtp_user, smtp_password = excluded.smtp_password
-    RETURNING t.id INTO saved_id;
-    RETURN saved_id;
+    RETURN @extschema@.incident__channel_save(c);
 END
 $$;
 
@@ -860,6 +1011,15 @@ BEGIN
         RAISE EXCEPTION 'notification % was delivered already', n.id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Only a dead or pending notification is retried.';
+    END IF;
+    -- in flight: queued again now, it would go twice (a stale claim, a
+    -- crashed worker's, is the worker's to take again, and may be retried)
+    IF n.claimed_at IS NOT NULL AND n.claimed_at >= pg_catalog.clock_timestamp()
+           - coalesce((SELECT c.timeout FROM @extschema@.incident_channel c WHERE c.id = n.channel_id), interval '0')
+           - interval '1 minute' THEN
+        RAISE EXCEPTION 'notification % is being delivered', n.id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for its outcome in incident_notifications; the worker retries a failed delivery by itself.';
     END IF;
     UPDATE @extschema@.incident_notification x
        SET state = 'pending', next_attempt_at = pg_catalog.clock_timestamp(), claimed_at = NULL,

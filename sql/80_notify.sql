@@ -218,5 +218,43 @@ SELECT count(*) AS written FROM incident_channel WHERE name = 'bad';
 -- a webhook of the same name replaces the mail settings
 SELECT incident_channel_webhook('mail', 'https://hooks.example/mail') > 0 AS replaced;
 SELECT kind, format, mail_from, mail_to, smtp_user, smtp_password FROM incident_channel WHERE name = 'mail';
+-- and what it had not sent is rendered again for it: json, no mail text, no recipients
+SELECT n.content_type, n.recipients IS NULL AS no_recipients, (n.body::json)->>'event' AS event,
+       (n.body::json)->'incident'->>'status' AS status, (n.body::json)->>'recorded_by' = current_user AS recorded_by
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.name = 'mail' AND n.state = 'pending' ORDER BY n.id;
 SELECT incident_resolve(:'m', 'relay restarted');
 RESET pg_incident.clock;
+
+-- a mail's lines: CRLF whatever ended them, none over 200 characters
+SELECT incident__mail_lines(E'a\rb\nc\r\nd') = E'a\r\nb\r\nc\r\nd' AS crlf;
+SELECT max(length(l)) AS longest, count(*) AS lines, bool_and(l !~ '^ | $') AS broken_at_spaces
+  FROM regexp_split_to_table(incident__mail_lines(repeat('word ', 100) || repeat('x', 450)), E'\r\n') AS l;
+-- a long subject that is not ASCII: encoded words of at most 75 characters, folded
+SELECT max(length(l)) <= 76 AS short, count(*) > 1 AS folded
+  FROM regexp_split_to_table(incident__mail_header(repeat('Ünïcode ', 30)), E'\r\n') AS l;
+
+-- no ping of a whole channel from typed text, in Slack or in Mattermost and Rocket.Chat
+SELECT replace(incident__slack_escape('DB down @channel @here @All @everyone <!channel> ops@allies.example'),
+               U&'\200B', '[zwsp]') AS escaped;
+
+-- a delivery in flight is not queued again: it would go twice
+SELECT incident_channel_webhook('inflight', 'https://hooks.example/inflight') > 0 AS created;
+SELECT incident_declare('P3', 'Retried while in flight') AS r \gset
+SELECT count(*) AS claimed FROM incident__notification_claim(1000, 1000) WHERE url = 'https://hooks.example/inflight';
+SELECT incident_notification_retry((SELECT n.id FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+                                     WHERE c.name = 'inflight'));
+-- a stale claim (a crashed worker's) may be
+UPDATE incident_notification n SET claimed_at = claimed_at - interval '2 minutes'
+  FROM incident_channel c WHERE c.id = n.channel_id AND c.name = 'inflight';
+SELECT incident_notification_retry((SELECT n.id FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+                                     WHERE c.name = 'inflight')) AS retried;
+
+-- rows of a channel that is gone (written alongside its drop) are pruned
+INSERT INTO incident_notification (channel_id, event_id, incident_id, event_kind, body, content_type, created_at,
+                                   queued_at, next_attempt_at)
+SELECT -1, e.id, e.incident_id, e.kind, '{}', 'application/json', e.at, e.at, e.at
+  FROM incident_event e WHERE e.incident_id = (SELECT id FROM incident WHERE code = :'r');
+SELECT incident__notification_prune(interval '1 day') >= 1 AS pruned;
+SELECT NOT EXISTS (SELECT FROM incident_notification WHERE channel_id = -1) AS none_left;
+SELECT incident_resolve(:'r', 'done');

@@ -97,8 +97,8 @@ my $code = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'Checkou
 ok(wait_for(sub { mails() == 1 }), 'the declaration arrives as a mail');
 my ($mail) = mails();
 like($mail, qr/^From: incidents\@example\.com$/m, 'from the channel sender');
-like($mail, qr/^To: cto\@example\.com, oncall\@example\.com$/m, 'to the recipients');
-like($mail, qr/^X-RcptTo: cto\@example\.com, oncall\@example\.com$/m, 'who are the envelope recipients');
+like($mail, qr/^To: oncall\@example\.com, cto\@example\.com$/m, 'to the recipients, in their order');
+like($mail, qr/^X-RcptTo: oncall\@example\.com, cto\@example\.com$/m, 'who are the envelope recipients');
 like($mail, qr/^Subject: \[P1\] \Q$code\E declared: Checkout is down for everyone$/m, 'with a subject naming it');
 like($mail, qr/^Content-Type: text\/plain; charset=utf-8$/m, 'in plain text');
 like($mail, qr/INCIDENT DECLARED - .*\nIncident ID: \Q$code\E \(P1\)\nStatus: Declared\nImpact: Checkout is down for everyone\n/,
@@ -117,7 +117,7 @@ UPDATE incident_severity SET escalation_policy = 'mail' WHERE severity = 'P1';
 my $esc = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'Payments fail')});
 ok(wait_for(sub { grep { /^Subject: \[P1\] \Q$esc\E escalated/m } mails() }), 'the escalation arrives');
 my ($page) = grep { /^Subject: \[P1\] \Q$esc\E escalated/m } mails();
-like($page, qr/^X-RcptTo: cto\@example\.com, omar\@example\.com, oncall\@example\.com$/m,
+like($page, qr/^X-RcptTo: oncall\@example\.com, cto\@example\.com, omar\@example\.com$/m,
 	'also to the responder paged');
 like($page, qr/^To: Omar$/m, 'whom the text names');
 $node->safe_psql('postgres', q{UPDATE incident_severity SET escalation_policy = NULL});
@@ -137,6 +137,44 @@ like($summary, qr/^Duration: /m, 'with its duration');
 like($summary, qr/^Root Cause: A bad deploy of the cart service$/m, 'its root cause');
 like($summary, qr/^Actions Taken: Rolled back the release$/m, 'the actions taken');
 like($summary, qr/^- Post-incident review scheduled for \d{4}-\d\d-\d\d$/m, 'and the review date');
+
+# ---- a long update: no line over 200 characters (the server refuses lines over 1000) ----
+my $long = $node->safe_psql('postgres', q{SELECT incident_declare('P2', 'Reports are stale')});
+$node->safe_psql('postgres', qq{
+SELECT incident_acknowledge('$long', 'Omar');
+SELECT incident_update('$long', 'investigating', repeat('the nightly export stalls again ', 40) || repeat('x', 700));
+});
+ok(wait_for(sub { grep { /^Subject: \[P2\] \Q$long\E status update/m } mails() }), 'a long update arrives');
+my ($update) = grep { /^Subject: \[P2\] \Q$long\E status update/m } mails();
+my ($longest) = sort { $b <=> $a } map { length } split /\r?\n/, $update;
+ok($longest <= 200, "on lines of at most 200 characters ($longest)");
+like($update, qr/the nightly export stalls again\n/, 'broken at spaces');
+
+# ---- a relay that refuses the mail: its reply is the error ----
+my $probe2 = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0, Listen => 1) or die $!;
+my $tiny_port = $probe2->sockport;
+close $probe2;
+my $tiny = fork() // die "fork: $!";
+if ($tiny == 0)
+{
+	open(STDOUT, '>', '/dev/null');
+	open(STDERR, '>', '/dev/null');
+	exec($python, '-m', 'aiosmtpd', '-n', '-l', "127.0.0.1:$tiny_port", '-s', '100', '-c', 'aiosmtpd.handlers.Sink')
+	  or POSIX::_exit(127);
+}
+END { kill 'TERM', $tiny if $tiny }
+ok(wait_for(sub { IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $tiny_port) }), 'a relay taking 100 bytes at most');
+$node->safe_psql('postgres', qq{
+SELECT incident_channel_email('tiny', 'smtp://127.0.0.1:$tiny_port', 'incidents\@example.com', '{ops\@example.com}',
+                              min_severity => 'P4', events => '{declared}');
+SELECT incident_declare('P4', 'The footer is misaligned');
+});
+ok( $node->poll_query_until('postgres',
+		q{SELECT attempts >= 1 AND state = 'pending' FROM incident_notifications WHERE channel = 'tiny'}),
+	'a mail the relay refuses stays pending');
+my $refused = $node->safe_psql('postgres', q{SELECT last_error FROM incident_notifications WHERE channel = 'tiny'});
+like($refused, qr/the relay said: 552\b/, "its error quotes the relay ($refused)");
+$node->safe_psql('postgres', q{SELECT incident_channel_drop('tiny')});
 
 # ---- the server down for a while: the mail waits, then arrives ----
 stop_smtp();
