@@ -164,6 +164,14 @@ static HttpEngine *worker_http = NULL;
 static bool worker_extension_gone = false;
 
 /*
+ * The pg_incident extension that this worker's claims, checks in flight
+ * and schedule belong to; InvalidOid while it has found none. A DROP and
+ * CREATE EXTENSION between two turns gives a new one, whose ids may name
+ * other rows: it is treated as the old one gone.
+ */
+static Oid	worker_extension_oid = InvalidOid;
+
+/*
  * The HTTP worker claims when the first probe of its schedule is due, at
  * once after a claim that filled the engine (more may be due), and at least
  * every pg_incident.naptime, so that a probe written since is seen. A turn
@@ -651,6 +659,7 @@ worker_turn(WorkerMode *mode)
 			outbox_forget();
 			incident_worker_state_counts(-1, -1);
 		}
+		worker_extension_oid = InvalidOid;
 		worker_set_mode(mode, WORKER_MODE_NO_EXTENSION, "waiting for the extension");
 		return Max(incident_worker_naptime, INCIDENT_WORKER_RECHECK_MS);
 	}
@@ -993,7 +1002,9 @@ worker_run_phase(const char *name, WorkerPhaseFn fn, void *arg)
  * and tell whether it still exists. DROP EXTENSION locks the extension
  * exclusively before anything it drops, so it either committed before the
  * lock was granted (the lookup after it, with the invalidations the lock
- * brought in, misses) or waits for this transaction to end.
+ * brought in, misses) or waits for this transaction to end. An extension
+ * created again since the worker last saw it counts as gone, once: the
+ * worker forgets what it held, and takes the new one up at its next turn.
  */
 static bool
 worker_lock_extension(void)
@@ -1008,6 +1019,9 @@ worker_lock_extension(void)
 	if (name == NULL)
 		return false;
 	pfree(name);
+	if (OidIsValid(worker_extension_oid) && extension != worker_extension_oid)
+		return false;
+	worker_extension_oid = extension;
 	return true;
 }
 

@@ -27,6 +27,7 @@ use lib "$FindBin::Bin/..";
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IO::Socket::INET;
 use TestHttpServer qw(start_http_server);
 use TestProbeNode qw(start_probe_node);
 
@@ -310,6 +311,51 @@ $node->safe_psql('postgres', q{SELECT incident_probe_drop('sql-sleepy')});
 ok(checked_more('sql-crit', 1), 'and its other probes');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM incident WHERE title = 'sql-crit is down'}),
 	'1', 'without declaring again');
+
+# ---- DROP and CREATE EXTENSION in one transaction while a check runs ----
+# The new extension gives the old probe's id to another probe: the check
+# still running belongs to the old one (it times out) and is never recorded
+# against the new one (which fails on its status).
+# hanging(): how many connections the test server's /hang holds open
+sub hanging
+{
+	my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5) or die "connect: $!";
+	print $s "GET /stats HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+	local $/;
+	my $r = <$s>;
+	close $s;
+	return $r =~ /hanging=(\d+)/ ? $1 : -1;
+}
+sub wait_hanging
+{
+	my ($want) = @_;
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		return 1 if hanging() == $want;
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
+}
+$node->safe_psql('postgres', q{SELECT incident_probe_drop('hanging')});
+ok(wait_hanging(0), 'no check hangs');
+$node->safe_psql('postgres', qq{SELECT incident_probe_http('old-hang', '$base/hang', every => '1 hour', timeout => '3 seconds')});
+my $old_id = $node->safe_psql('postgres', q{SELECT id FROM incident_probe WHERE name = 'old-hang'});
+ok(wait_hanging(1), 'a check of the old probe is in flight');
+my $recreated = (split /\n/, $node->safe_psql('postgres', qq{
+DROP EXTENSION pg_incident;
+CREATE EXTENSION pg_incident;
+SELECT setval('incident_probe_id_seq', $old_id - 1);
+SELECT incident_probe_http('fresh', '$base/500', every => '1 hour', failures => 1);
+SELECT extract(epoch FROM clock_timestamp());}))[-1];
+ok( $node->poll_query_until('postgres', q{SELECT state = 'down' FROM incident_probe_status WHERE name = 'fresh'}),
+	'the new probe of the same id is checked');
+# past the time the old check times out
+ok($node->poll_query_until('postgres', qq{SELECT extract(epoch FROM clock_timestamp()) > $recreated + 5}), 'a while later');
+is( $node->safe_psql('postgres',
+		qq{SELECT p.id = $old_id, string_agg(r.failure, ',')
+             FROM incident_probe p JOIN incident_probe_result r ON r.probe_id = p.id WHERE p.name = 'fresh' GROUP BY p.id}),
+	't|status', 'only its own failing check is recorded, not the old probe\'s timeout');
 
 $node->stop;
 done_testing();
