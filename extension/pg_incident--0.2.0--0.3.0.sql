@@ -2972,10 +2972,11 @@ CREATE TRIGGER incident_event_notify
 ------------------------------------------------------------------------------
 
 -- the due deliveries, at most max_rows: for each channel and incident only
--- the oldest pending one, so that they arrive in order; and per channel at
--- most per_channel in flight, so that a receiver that hangs holds only its
--- share of the worker's requests
-CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int, per_channel int,
+-- the oldest pending one, so that they arrive in order; per channel at most
+-- per_channel in flight, so that a receiver that hangs holds only its share
+-- of the worker's requests; and at most max_in_flight in all, so that the
+-- probes keep the rest
+CREATE FUNCTION @extschema@.incident__notification_claim(max_rows int, per_channel int, max_in_flight int,
                                                          OUT id bigint, OUT url text, OUT body text,
                                                          OUT content_type text, OUT secret text, OUT event_id bigint,
                                                          OUT timeout_ms int, OUT kind text, OUT mail_from text,
@@ -3012,7 +3013,7 @@ AS $$
                   FROM candidate x LEFT JOIN busy b ON b.channel_id = x.channel_id) r
          WHERE r.place <= per_channel
          ORDER BY r.next_attempt_at, r.id
-         LIMIT max_rows)
+         LIMIT GREATEST(LEAST(max_rows, max_in_flight - coalesce((SELECT pg_catalog.sum(b.n) FROM busy b), 0)::int), 0))
     UPDATE @extschema@.incident_notification n
        SET claimed_at = pg_catalog.clock_timestamp()
       FROM due, @extschema@.incident_channel c
@@ -3022,8 +3023,8 @@ AS $$
               c.smtp_user, c.smtp_password
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident__notification_claim(int, int) IS
-'Internal, for the worker: claims at most max_rows due deliveries (the oldest pending one of each channel and incident, not in flight; at most per_channel of a channel in flight) and returns what posting them takes.';
+COMMENT ON FUNCTION @extschema@.incident__notification_claim(int, int, int) IS
+'Internal, for the worker: claims at most max_rows due deliveries (the oldest pending one of each channel and incident, not in flight; at most per_channel of a channel and max_in_flight of all channels in flight) and returns what posting them takes.';
 
 -- when the worker should look again: the earliest pending delivery not in flight
 CREATE FUNCTION @extschema@.incident__notification_next()
@@ -3553,6 +3554,8 @@ GRANT SELECT (id, name, kind, format, min_severity, events, components, link_tem
               mail_from, mail_to)
    ON @extschema@.incident_channel TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_channel TO incident_admin;
+-- the outbox: an admin reads the rendered bodies and deletes the dead letters it gives up on
+GRANT SELECT, DELETE ON @extschema@.incident_notification TO incident_admin;
 GRANT SELECT ON @extschema@.incident_channels, @extschema@.incident_notifications,
                 @extschema@.incident_notification_dead
    TO incident_viewer;

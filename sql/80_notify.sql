@@ -56,15 +56,20 @@ SELECT channel, event_kind FROM incident_notifications WHERE incident = :'p3' OR
 SELECT incident_acknowledge(:'p1', 'Jane') IS NOT NULL AS acknowledged;
 -- per channel at most per_channel in flight: with 1, one of the two incidents of channel all
 BEGIN;
-SELECT c.name, count(*) FROM incident__notification_claim(100, 1) x
+SELECT c.name, count(*) FROM incident__notification_claim(100, 1, 100) x
   JOIN incident_notification n ON n.id = x.id JOIN incident_channel c ON c.id = n.channel_id GROUP BY 1 ORDER BY 1;
 ROLLBACK;
+-- at most max_in_flight in flight in all: with 2, two now and none after them
+BEGIN;
+SELECT count(*) AS claimed FROM incident__notification_claim(100, 100, 2);
+SELECT count(*) AS claimed_beyond_the_cap FROM incident__notification_claim(100, 100, 2);
+ROLLBACK;
 SELECT c.name, n.event_kind
-  FROM incident__notification_claim(100, 100) AS x
+  FROM incident__notification_claim(100, 100, 100) AS x
   JOIN incident_notification n ON n.id = x.id JOIN incident_channel c ON c.id = n.channel_id
  ORDER BY x.id;
 -- claimed ones are in flight and not claimed twice
-SELECT count(*) AS claimed_again FROM incident__notification_claim(100, 100);
+SELECT count(*) AS claimed_again FROM incident__notification_claim(100, 100, 100);
 SELECT count(*) FILTER (WHERE in_flight) AS in_flight FROM incident_notifications;
 
 -- a failure: pending again after about a second (jitter: half to all of it)
@@ -75,29 +80,29 @@ SELECT state, attempts, last_status, last_error, NOT in_flight AS released,
        next_attempt_at - last_attempt_at BETWEEN interval '0.5 s' AND interval '1 s' AS backed_off
   FROM incident_notifications WHERE id = :first_id;
 -- the acknowledgement of the same incident waits behind it
-SELECT count(*) AS next_of_that_incident FROM incident__notification_claim(100, 100) x
+SELECT count(*) AS next_of_that_incident FROM incident__notification_claim(100, 100, 100) x
   JOIN incident_notification n ON n.id = x.id WHERE n.channel_id = :all_id;
 -- Retry-After asks for longer; the cap keeps doubling in check
 UPDATE incident_notification SET next_attempt_at = clock_timestamp() WHERE id = :first_id;
-SELECT count(*) AS claimed FROM incident__notification_claim(100, 100) x WHERE x.id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100, 100, 100) x WHERE x.id = :first_id;
 SELECT incident__notification_done(:first_id, false, 429, 'HTTP 429', 30, 600000, 86400);
 SELECT next_attempt_at - last_attempt_at >= interval '30 s' AS retry_after_honoured FROM incident_notifications WHERE id = :first_id;
 UPDATE incident_notification SET next_attempt_at = clock_timestamp(), attempts = 40 WHERE id = :first_id;
-SELECT count(*) AS claimed FROM incident__notification_claim(100, 100) x WHERE x.id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100, 100, 100) x WHERE x.id = :first_id;
 SELECT incident__notification_done(:first_id, false, 500, 'HTTP 500', 0, 2000, 86400);
 SELECT next_attempt_at - last_attempt_at <= interval '2 s' AS capped FROM incident_notifications WHERE id = :first_id;
 -- too old: dead, shown in incident_notification_dead; the next of the incident goes on
 UPDATE incident_notification SET next_attempt_at = clock_timestamp(), queued_at = clock_timestamp() - interval '2 days'
  WHERE id = :first_id;
-SELECT count(*) AS claimed FROM incident__notification_claim(100, 100) x WHERE x.id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100, 100, 100) x WHERE x.id = :first_id;
 SELECT incident__notification_done(:first_id, false, 0, 'connect: Connection refused', 0, 600000, 86400);
 SELECT channel, event_kind, attempts, last_error FROM incident_notification_dead;
-SELECT c.name, n.event_kind FROM incident__notification_claim(100, 100) x
+SELECT c.name, n.event_kind FROM incident__notification_claim(100, 100, 100) x
   JOIN incident_notification n ON n.id = x.id JOIN incident_channel c ON c.id = n.channel_id;
 -- retry queues it again; delivered ones are refused
 SELECT incident_notification_retry(:first_id);
 SELECT state, next_attempt_at <= clock_timestamp() AS due_now FROM incident_notifications WHERE id = :first_id;
-SELECT count(*) AS claimed FROM incident__notification_claim(100, 100) x WHERE x.id = :first_id;
+SELECT count(*) AS claimed FROM incident__notification_claim(100, 100, 100) x WHERE x.id = :first_id;
 SELECT incident__notification_done(:first_id, true, 200, NULL, 0, 600000, 86400);
 SELECT state, last_error IS NULL AS cleared, delivered_at IS NOT NULL AS delivered FROM incident_notifications WHERE id = :first_id;
 SELECT incident_notification_retry(:first_id);
@@ -136,6 +141,10 @@ SET ROLE regress_notify_admin;
 SELECT incident_channel_webhook('mine', 'https://hooks.example/mine', secret => 'a-secret-of-some-length') > 0 AS created;
 SELECT count(*) AS urls FROM incident_channel WHERE url LIKE 'https://%';
 SELECT incident_channel_drop('mine');
+-- an admin reads the outbox's bodies and deletes dead letters (none here), but writes no row
+SELECT count(body) > 0 AS reads_bodies FROM incident_notification;
+DELETE FROM incident_notification WHERE state = 'dead';
+UPDATE incident_notification SET state = 'delivered';
 RESET ROLE;
 DROP ROLE regress_notify_viewer, regress_notify_admin;
 
@@ -241,7 +250,7 @@ SELECT replace(incident__slack_escape('DB down @channel @here @All @everyone <!c
 -- a delivery in flight is not queued again: it would go twice
 SELECT incident_channel_webhook('inflight', 'https://hooks.example/inflight') > 0 AS created;
 SELECT incident_declare('P3', 'Retried while in flight') AS r \gset
-SELECT count(*) AS claimed FROM incident__notification_claim(1000, 1000) WHERE url = 'https://hooks.example/inflight';
+SELECT count(*) AS claimed FROM incident__notification_claim(1000, 1000, 1000) WHERE url = 'https://hooks.example/inflight';
 SELECT incident_notification_retry((SELECT n.id FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
                                      WHERE c.name = 'inflight'));
 -- a stale claim (a crashed worker's) may be

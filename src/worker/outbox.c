@@ -73,6 +73,9 @@ PG_FUNCTION_INFO_V1(incident__notification_wake);
 /* a response body's first bytes quoted in last_error */
 #define OUTBOX_BODY_QUOTE 200
 
+/* a channel may have 1/OUTBOX_CHANNEL_SHARE of the engine's requests in flight */
+#define OUTBOX_CHANNEL_SHARE 8
+
 /* whether this backend's transaction wrote outbox rows, to wake the worker at commit */
 static bool outbox_wake_at_commit = false;
 static bool outbox_callback_registered = false;
@@ -313,16 +316,21 @@ outbox_claim(HttpEngine *engine, int room, int max_bytes)
 	http_engine_hold(engine);
 	if (room > 0)
 	{
-		Oid			argtypes[2] = {INT4OID, INT4OID};
-		Datum		args[2];
+		Oid			argtypes[3] = {INT4OID, INT4OID, INT4OID};
+		Datum		args[3];
 
 		args[0] = Int32GetDatum(room);
-		/* a quarter of the engine per channel: one that hangs leaves the rest */
-		args[1] = Int32GetDatum(Max(http_engine_slots(engine) / 4, 1));
+		/*
+		 * An eighth of the engine per channel, and half of it for all
+		 * channels together: receivers that hang hold their share, the
+		 * other channels go on, and the probes always keep the other half.
+		 */
+		args[1] = Int32GetDatum(Max(http_engine_slots(engine) / OUTBOX_CHANNEL_SHARE, 1));
+		args[2] = Int32GetDatum(Max(http_engine_slots(engine) / 2, 1));
 		q = psprintf("SELECT id, url, body, content_type, secret, event_id, timeout_ms,"
 					 "       kind, mail_from, recipients, smtp_user, smtp_password"
-					 "  FROM %s.incident__notification_claim($1, $2)", schema);
-		if (SPI_execute_with_args(q, 2, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
+					 "  FROM %s.incident__notification_claim($1, $2, $3)", schema);
+		if (SPI_execute_with_args(q, 3, argtypes, args, NULL, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not claim the due notifications");
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
@@ -424,10 +432,16 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 		CHECK_FOR_INTERRUPTS();
 		if (!http_engine_next_result(engine, HTTP_OWNER_NOTIFICATIONS, &res))
 			break;
-		/* a mail that curl sent is accepted (250); a post wants a 2xx */
-		o.ok = res.failure == HTTP_OK && (res.status == 250 || (res.status >= 200 && res.status < 300));
+		/*
+		 * A mail that curl sent is accepted (250); a post wants a 2xx. A 2xx
+		 * whose body is too long to read is delivered too: the answer is
+		 * what counts, and posting again would only send a duplicate.
+		 */
+		o.ok = (res.failure == HTTP_OK ||
+				(res.failure == HTTP_FAIL_TOO_LARGE && res.status >= 200 && res.status < 300)) &&
+			(res.status == 250 || (res.status >= 200 && res.status < 300));
 		initStringInfo(&error);
-		if (res.failure != HTTP_OK)
+		if (!o.ok && res.failure != HTTP_OK)
 			appendStringInfo(&error, "%s: %s", http_failure_name(res.failure), res.error);
 		else if (!o.ok)
 		{

@@ -173,9 +173,10 @@ ok(@signed >= 2 && !grep({ !$_->[1] } @signed), 'every attempt carries a signatu
 ok(@signed >= 2 && $signed[-1][0] >= $signed[0][0] + 2, 'the retry is signed at its own time, after Retry-After');
 
 # ---- a hanging receiver delays no other channel ----
-# With 8 requests in all, a channel has 2 in flight at most: five incidents
-# at once hang two requests on the slow receiver, and the rest go on.
-$node->append_conf('postgresql.conf', "pg_incident.max_concurrent_requests = 8\n");
+# With 16 requests in all, a channel has 2 in flight at most (an eighth):
+# five incidents at once hang two requests on the slow receiver, and the
+# rest go on.
+$node->append_conf('postgresql.conf', "pg_incident.max_concurrent_requests = 16\n");
 $node->restart;
 get('/set?name=slow&code=0');
 $node->safe_psql('postgres', qq{SELECT incident_channel_webhook('slow', '$base/hook?name=slow', timeout => '5 seconds')});
@@ -327,5 +328,13 @@ like($err, qr/invalid secret \(value not shown\)/, 'a refused secret is not quot
 # passwords; nothing of pg_incident's own quotes a secret
 my @leaks = grep { /too-short-xyz|\Q$secret\E/ && !/incident_channel_webhook\(/ } split /\n/, slurp_file($node->logfile);
 is(join("\n", @leaks), '', 'no secret in the server log but in the statements typed');
+
+# ---- a 2xx whose answer is too long to read is delivered, once ----
+$node->safe_psql('postgres', qq{SELECT incident_channel_webhook('chatty', '$base/big?bytes=3000000', events => '{declared}')});
+my $chatty = $node->safe_psql('postgres', q{SELECT incident_declare('P4', 'a receiver that answers at length')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT state || ':' || attempts || ':' || last_status FROM incident_notifications WHERE channel = 'chatty' AND incident = '$chatty'},
+		'delivered:1:200'),
+	'a 200 with a 3 MB body is delivered at the first attempt, not posted again');
 
 done_testing();
