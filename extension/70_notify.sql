@@ -91,6 +91,7 @@ CREATE TABLE @extschema@.incident_channel (
                   CHECK (timeout >= interval '100 milliseconds' AND timeout <= interval '1 minute'),
     enabled       boolean NOT NULL DEFAULT true,
     created_by    text NOT NULL DEFAULT current_user,
+    changed_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     -- email
     mail_from     text CONSTRAINT incident_channel_mail_from_check
                   CHECK (@extschema@.incident__mail_address_ok(mail_from)),
@@ -119,6 +120,7 @@ COMMENT ON COLUMN @extschema@.incident_channel.events IS 'The kinds of timeline 
 COMMENT ON COLUMN @extschema@.incident_channel.components IS 'Only incidents of these components; NULL: all incidents.';
 COMMENT ON COLUMN @extschema@.incident_channel.link_template IS 'A link to the incident for the body, {code} replaced by its code, such as ''https://status.example/incidents/{code}''.';
 COMMENT ON COLUMN @extschema@.incident_channel.timeout IS 'How long one delivery may take.';
+COMMENT ON COLUMN @extschema@.incident_channel.changed_at IS 'When the channel was last created or replaced; notifications rendered before it are rendered again before their next attempt.';
 COMMENT ON COLUMN @extschema@.incident_channel.mail_from IS 'An email channel''s sender address (the envelope''s and the From header''s).';
 COMMENT ON COLUMN @extschema@.incident_channel.mail_to IS 'An email channel''s recipients; an escalation or reminder also goes to the email of the person it is for.';
 COMMENT ON COLUMN @extschema@.incident_channel.smtp_user IS 'The SMTP login of an email channel, or NULL for none.';
@@ -163,6 +165,7 @@ CREATE TABLE @extschema@.incident_notification (
     recipients      text[],
     created_at      timestamptz NOT NULL,
     queued_at       timestamptz NOT NULL,
+    rendered_at     timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     state           text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts        int NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL,
@@ -186,6 +189,7 @@ COMMENT ON COLUMN @extschema@.incident_notification.created_at IS 'When the even
 COMMENT ON COLUMN @extschema@.incident_notification.recipients IS 'A mail''s envelope recipients: the channel''s mail_to, and the email of the person an escalation or reminder is for.';
 COMMENT ON COLUMN @extschema@.incident_notification.queued_at IS 'When it was queued: at the event, or by incident_notification_retry(); the age after which a failing delivery is dead counts from here.';
 COMMENT ON COLUMN @extschema@.incident_notification.next_attempt_at IS 'When the worker tries next (after a failure: exponential back-off with jitter, or the receiver''s Retry-After).';
+COMMENT ON COLUMN @extschema@.incident_notification.rendered_at IS 'When body, content_type and recipients were rendered: at the event, or again after the channel changed (incident_channel.changed_at).';
 COMMENT ON COLUMN @extschema@.incident_notification.claimed_at IS 'Set while the worker has the delivery in flight; a claim older than the channel''s timeout and a minute is a crashed worker''s, and is tried again.';
 
 ------------------------------------------------------------------------------
@@ -488,6 +492,7 @@ BEGIN
               WHERE ch.enabled AND NEW.kind = ANY (ch.events) AND inc.severity <= ch.min_severity
                 AND (ch.components IS NULL OR inc.component = ANY (ch.components))
               ORDER BY ch.id
+                FOR SHARE OF ch    -- a channel saved meanwhile waits, and then renders these rows again
     LOOP
         r := @extschema@.incident__notification_render(inc, NEW, c);
         INSERT INTO @extschema@.incident_notification
@@ -513,6 +518,25 @@ CREATE TRIGGER incident_event_notify
 ------------------------------------------------------------------------------
 -- The worker's side: claiming, and recording what became of a delivery
 ------------------------------------------------------------------------------
+
+-- renders undelivered notifications again for their channel as it is now,
+-- where it changed after they were rendered
+CREATE FUNCTION @extschema@.incident__notification_rerender(ids bigint[])
+RETURNS void
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    UPDATE @extschema@.incident_notification n
+       SET body = r.body, content_type = r.content_type, recipients = r.recipients,
+           rendered_at = pg_catalog.clock_timestamp()
+      FROM @extschema@.incident_channel c, @extschema@.incident i, @extschema@.incident_event e,
+           LATERAL @extschema@.incident__notification_render(i, e, c) AS r
+     WHERE n.id = ANY (ids) AND n.state <> 'delivered' AND c.id = n.channel_id AND c.changed_at >= n.rendered_at
+       AND i.id = n.incident_id AND e.id = n.event_id
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__notification_rerender(bigint[]) IS
+'Internal: renders these undelivered notifications again (body, content type, recipients) for their channel as it is now, where the channel changed after they were rendered: a replaced channel never gets a body in its old kind or format.';
 
 -- the due deliveries, at most max_rows: for each channel and incident only
 -- the oldest pending one, so that they arrive in order; per channel at most
@@ -629,6 +653,10 @@ BEGIN
            last_status = n.last_status, last_error = n.last_error, claimed_at = NULL,
            delivered_at = n.delivered_at, next_attempt_at = n.next_attempt_at
      WHERE x.id = n.id;
+    -- its channel was replaced while it was in flight: the next attempt is the new channel's
+    IF NOT ok THEN
+        PERFORM @extschema@.incident__notification_rerender(ARRAY[n.id]);
+    END IF;
     RETURN n.state;
 END
 $$;
@@ -642,12 +670,15 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pg_catalog, pg_temp
 AS $$
-    UPDATE @extschema@.incident_notification SET claimed_at = NULL
-     WHERE state = 'pending' AND claimed_at IS NOT NULL
+    WITH released AS (
+        UPDATE @extschema@.incident_notification SET claimed_at = NULL
+         WHERE state = 'pending' AND claimed_at IS NOT NULL
+        RETURNING id)
+    SELECT @extschema@.incident__notification_rerender(pg_catalog.array_agg(id)) FROM released
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_release() IS
-'Internal, for the worker when it starts: deliveries a predecessor left in flight count as not done.';
+'Internal, for the worker when it starts: deliveries a predecessor left in flight count as not done (rendered again if their channel changed since).';
 
 -- delivered rows older than the retention, in small batches; and the rows
 -- of a dropped channel that a transaction running alongside the drop wrote
@@ -863,15 +894,14 @@ BEGIN
            secret = excluded.secret, events = excluded.events, components = excluded.components,
            link_template = excluded.link_template, timeout = excluded.timeout, enabled = excluded.enabled,
            created_by = excluded.created_by, mail_from = excluded.mail_from, mail_to = excluded.mail_to,
-           smtp_user = excluded.smtp_user, smtp_password = excluded.smtp_password
+           smtp_user = excluded.smtp_user, smtp_password = excluded.smtp_password,
+           changed_at = pg_catalog.clock_timestamp()
     RETURNING t.* INTO saved;
-    -- not the ones in flight: the worker has them as they were
-    UPDATE @extschema@.incident_notification n
-       SET body = r.body, content_type = r.content_type, recipients = r.recipients
-      FROM @extschema@.incident i, @extschema@.incident_event e,
-           LATERAL @extschema@.incident__notification_render(i, e, saved) AS r
-     WHERE n.channel_id = saved.id AND n.state IN ('pending', 'dead') AND n.claimed_at IS NULL
-       AND i.id = n.incident_id AND e.id = n.event_id;
+    -- not the ones in flight: the worker has them as they were, and renders
+    -- them again if the attempt fails (incident__notification_done)
+    PERFORM @extschema@.incident__notification_rerender(pg_catalog.array_agg(n.id))
+       FROM @extschema@.incident_notification n
+      WHERE n.channel_id = saved.id AND n.state IN ('pending', 'dead') AND n.claimed_at IS NULL;
     RETURN saved.id;
 END
 $$;

@@ -259,6 +259,19 @@ UPDATE incident_notification n SET claimed_at = claimed_at - interval '2 minutes
 SELECT incident_notification_retry((SELECT n.id FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
                                      WHERE c.name = 'inflight')) AS retried;
 
+-- a channel replaced while a delivery is in flight: the failed attempt is
+-- rendered again for the new channel, so the retry does not post the old kind
+SELECT incident_channel_webhook('swap', 'https://hooks.example/swap', format => 'slack', events => '{declared}') > 0 AS created;
+SELECT incident_declare('P3', 'Swapped while in flight') AS sw \gset
+SELECT id AS swap_id FROM incident__notification_claim(1000, 1000, 1000) WHERE url = 'https://hooks.example/swap' \gset
+SELECT incident_channel_webhook('swap', 'https://hooks.example/swap', format => 'json', events => '{declared}') > 0 AS replaced;
+SELECT content_type, body::jsonb ? 'text' AS still_slack FROM incident_notification WHERE id = :swap_id;
+SELECT incident__notification_done(:swap_id, false, 500, 'HTTP 500', NULL, 60000, 86400) AS state;
+SELECT content_type, (body::json)->>'event' AS event, body::jsonb ? 'text' AS still_slack
+  FROM incident_notification WHERE id = :swap_id;
+SELECT incident_channel_drop('swap');
+SELECT incident_resolve(:'sw', 'done');
+
 -- rows of a channel that is gone (written alongside its drop) are pruned
 INSERT INTO incident_notification (channel_id, event_id, incident_id, event_kind, body, content_type, created_at,
                                    queued_at, next_attempt_at)
