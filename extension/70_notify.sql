@@ -323,7 +323,8 @@ BEGIN
         RETURN x;
     END IF;
     FOREACH ch IN ARRAY pg_catalog.regexp_split_to_array(x, '') LOOP
-        IF pg_catalog.octet_length(pg_catalog.convert_to(word || ch, 'UTF8')) > 45 THEN
+        -- 39 octets: 52 characters of base64, a 64-character word, a first line of 73 with "Subject: "
+        IF pg_catalog.octet_length(pg_catalog.convert_to(word || ch, 'UTF8')) > 39 THEN
             words := words || word;
             word := '';
         END IF;
@@ -337,7 +338,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__mail_header(text) IS
-'Internal: text for a mail header: control characters (CR, LF, tabs) made spaces, so that nothing typed adds a header; when it is not ASCII, RFC 2047 encoded words of at most 72 characters, folded one a line.';
+'Internal: text for a mail header: control characters (CR, LF, tabs) made spaces, so that nothing typed adds a header; when it is not ASCII, RFC 2047 encoded words of at most 64 characters, folded one a line, so that every line of the header, its name included, stays under 78 characters.';
 
 -- a mail's text on lines SMTP carries: CRLF line ends, whatever ended them
 -- before, and no line over 200 characters (800 octets, under SMTP's 998),
@@ -383,7 +384,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT pg_catalog.concat_ws(E'\r\n',
         'From: ' || c.mail_from,
-        'To: ' || pg_catalog.array_to_string(recipients, ', '),
+        -- one address a line: a hundred of them stay within SMTP's line length
+        'To: ' || pg_catalog.array_to_string(recipients, E',\r\n '),
         'Subject: ' || @extschema@.incident__mail_header(
             CASE WHEN e.kind = 'resolved'
                  THEN pg_catalog.format('[%s] Incident Summary - %s', inc.severity, inc.title)

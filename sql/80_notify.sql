@@ -239,9 +239,11 @@ RESET pg_incident.clock;
 SELECT incident__mail_lines(E'a\rb\nc\r\nd') = E'a\r\nb\r\nc\r\nd' AS crlf;
 SELECT max(length(l)) AS longest, count(*) AS lines, bool_and(l !~ '^ | $') AS broken_at_spaces
   FROM regexp_split_to_table(incident__mail_lines(repeat('word ', 100) || repeat('x', 450)), E'\r\n') AS l;
--- a long subject that is not ASCII: encoded words of at most 75 characters, folded
-SELECT max(length(l)) <= 76 AS short, count(*) > 1 AS folded
-  FROM regexp_split_to_table(incident__mail_header(repeat('Ünïcode ', 30)), E'\r\n') AS l;
+-- a long subject that is not ASCII: encoded words of at most 75 characters,
+-- folded, every line under 78 with the header's name
+SELECT max(length(l)) <= 78 AS short, count(*) > 1 AS folded,
+       bool_and(length(substring(l FROM '=\?UTF-8\?B\?[^?]*\?=')) <= 75) AS words_short
+  FROM regexp_split_to_table('Subject: ' || incident__mail_header(repeat('Ünïcode ', 30)), E'\r\n') AS l;
 
 -- no ping of a whole channel from typed text, in Slack or in Mattermost and Rocket.Chat
 SELECT replace(incident__slack_escape('DB down @channel @here @All @everyone <!channel> ops@allies.example'),

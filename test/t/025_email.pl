@@ -97,7 +97,7 @@ my $code = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'Checkou
 ok(wait_for(sub { mails() == 1 }), 'the declaration arrives as a mail');
 my ($mail) = mails();
 like($mail, qr/^From: incidents\@example\.com$/m, 'from the channel sender');
-like($mail, qr/^To: oncall\@example\.com, cto\@example\.com$/m, 'to the recipients, in their order');
+like($mail, qr/^To: oncall\@example\.com,\r?\n cto\@example\.com$/m, 'to the recipients, in their order, one a line');
 like($mail, qr/^X-RcptTo: oncall\@example\.com, cto\@example\.com$/m, 'who are the envelope recipients');
 like($mail, qr/^Subject: \[P1\] \Q$code\E declared: Checkout is down for everyone$/m, 'with a subject naming it');
 like($mail, qr/^Content-Type: text\/plain; charset=utf-8$/m, 'in plain text');
