@@ -2577,6 +2577,8 @@ COMMENT ON COLUMN @extschema@.incident_channel.events IS 'The kinds of timeline 
 COMMENT ON COLUMN @extschema@.incident_channel.components IS 'Only incidents of these components; NULL: all incidents.';
 COMMENT ON COLUMN @extschema@.incident_channel.link_template IS 'A link to the incident for the body, {code} replaced by its code, such as ''https://status.example/incidents/{code}''.';
 COMMENT ON COLUMN @extschema@.incident_channel.timeout IS 'How long one delivery may take.';
+COMMENT ON COLUMN @extschema@.incident_channel.kind IS 'webhook (url, format, secret) or email (url is the smtp:// or smtps:// relay; mail_from, mail_to, smtp_user, smtp_password).';
+COMMENT ON COLUMN @extschema@.incident_channel.enabled IS 'False: no new notifications are queued for it, and its pending ones wait.';
 COMMENT ON COLUMN @extschema@.incident_channel.changed_at IS 'When the channel was last created or replaced; notifications rendered before it are rendered again before their next attempt.';
 COMMENT ON COLUMN @extschema@.incident_channel.mail_from IS 'An email channel''s sender address (the envelope''s and the From header''s).';
 COMMENT ON COLUMN @extschema@.incident_channel.mail_to IS 'An email channel''s recipients; an escalation or reminder also goes to the email of the person it is for.';
@@ -2643,6 +2645,12 @@ CREATE INDEX incident_notification_event_idx ON @extschema@.incident_notificatio
 COMMENT ON TABLE @extschema@.incident_notification IS
 'The outbox: one row per event and channel, written in the event''s transaction with the body rendered then; the worker delivers it (state pending, then delivered or dead). Deliveries of one incident to one channel go in order.';
 COMMENT ON COLUMN @extschema@.incident_notification.created_at IS 'When the event happened.';
+COMMENT ON COLUMN @extschema@.incident_notification.body IS 'What is posted or mailed: the json envelope, the slack text, or the whole mail (headers and text), rendered for the channel.';
+COMMENT ON COLUMN @extschema@.incident_notification.content_type IS 'The body''s type: application/json for webhooks, message/rfc822 for mail.';
+COMMENT ON COLUMN @extschema@.incident_notification.state IS 'pending (waiting, retrying or in flight), delivered or dead.';
+COMMENT ON COLUMN @extschema@.incident_notification.attempts IS 'Attempts whose outcome was recorded.';
+COMMENT ON COLUMN @extschema@.incident_notification.last_status IS 'The HTTP status or SMTP reply code of the last attempt; NULL when no answer came.';
+COMMENT ON COLUMN @extschema@.incident_notification.last_error IS 'Why the last attempt failed, at most 1,000 characters; never a secret.';
 COMMENT ON COLUMN @extschema@.incident_notification.recipients IS 'A mail''s envelope recipients: the channel''s mail_to, and the email of the person an escalation or reminder is for.';
 COMMENT ON COLUMN @extschema@.incident_notification.queued_at IS 'When it was queued: at the event, or by incident_notification_retry(); the age after which a failing delivery is dead counts from here.';
 COMMENT ON COLUMN @extschema@.incident_notification.next_attempt_at IS 'When the worker tries next (after a failure: exponential back-off with jitter, or the receiver''s Retry-After).';
@@ -3539,6 +3547,10 @@ SELECT c.name, c.kind, c.format, c.min_severity, c.events, c.components, c.enabl
 
 COMMENT ON VIEW @extschema@.incident_channels IS
 'One row per channel, without its url and secret: kind, format, routing, whether it signs, and how many deliveries are pending and dead.';
+COMMENT ON COLUMN @extschema@.incident_channels.kind IS 'webhook (posted over HTTP) or email (sent over SMTP).';
+COMMENT ON COLUMN @extschema@.incident_channels.signed IS 'True when the channel has a secret, which signs each webhook body (X-Incident-Signature).';
+COMMENT ON COLUMN @extschema@.incident_channels.pending IS 'Deliveries waiting for their first attempt or a retry, or in flight.';
+COMMENT ON COLUMN @extschema@.incident_channels.dead IS 'Deliveries that kept failing past pg_incident.notification_dead_after (see incident_notification_dead).';
 
 CREATE VIEW @extschema@.incident_notifications AS
 SELECT n.id,
@@ -3563,6 +3575,15 @@ SELECT n.id,
 
 COMMENT ON VIEW @extschema@.incident_notifications IS
 'Every delivery: channel, incident, event, state (pending, delivered, dead), attempts, when it is tried next, whether it is in flight, the last HTTP status and error, and the latency from the event to delivery.';
+COMMENT ON COLUMN @extschema@.incident_notifications.event_id IS 'The timeline event delivered, also the Idempotency-Key header a receiver dedups on.';
+COMMENT ON COLUMN @extschema@.incident_notifications.state IS 'pending (waiting, retrying or in flight), delivered (a 2xx answer or the relay''s 250) or dead (failing past pg_incident.notification_dead_after).';
+COMMENT ON COLUMN @extschema@.incident_notifications.attempts IS 'Attempts whose outcome was recorded; a post in flight is not counted yet.';
+COMMENT ON COLUMN @extschema@.incident_notifications.created_at IS 'When the event happened.';
+COMMENT ON COLUMN @extschema@.incident_notifications.next_attempt_at IS 'When the worker tries next: at once for a new one, after back-off with jitter (or the receiver''s Retry-After) for a retry.';
+COMMENT ON COLUMN @extschema@.incident_notifications.in_flight IS 'True while the worker has it claimed: posted or mailed, the outcome not recorded yet.';
+COMMENT ON COLUMN @extschema@.incident_notifications.last_status IS 'The HTTP status (or SMTP reply code) of the last attempt; NULL when no answer came.';
+COMMENT ON COLUMN @extschema@.incident_notifications.last_error IS 'Why the last attempt failed: the failure kind (dns, connect, tls, timeout, ...) and its message, or the HTTP status and the start of the answer; never a secret.';
+COMMENT ON COLUMN @extschema@.incident_notifications.latency IS 'From the event to its delivery.';
 
 CREATE VIEW @extschema@.incident_notification_dead AS
 SELECT id, channel, incident, event_id, event_kind, attempts, created_at, last_attempt_at, last_status, last_error
@@ -3571,6 +3592,7 @@ SELECT id, channel, incident, event_id, event_kind, attempts, created_at, last_a
 
 COMMENT ON VIEW @extschema@.incident_notification_dead IS
 'The deliveries that kept failing until pg_incident.notification_dead_after passed, with their last error; incident_notification_retry(id) queues one again.';
+COMMENT ON COLUMN @extschema@.incident_notification_dead.last_error IS 'Why the last attempt failed (see incident_notifications.last_error).';
 
 ------------------------------------------------------------------------------
 -- pg_dump and privileges
