@@ -94,3 +94,4 @@ bench:
 	LC_ALL=C test/bench/run
 	LC_ALL=C test/bench/probes
 	LC_ALL=C test/bench/notify
+	LC_ALL=C test/bench/locks

@@ -21,8 +21,8 @@ CREATE FUNCTION @extschema@.incident__lock_waits(
     OUT pid int, OUT parallel_leader_pid int, OUT locktype text,
     OUT database oid, OUT relation oid, OUT page int, OUT tuple smallint,
     OUT virtualxid text, OUT transactionid xid, OUT classid oid, OUT objid oid, OUT objsubid smallint,
-    OUT mode text, OUT wait_start timestamptz,
-    OUT blocking_pids int[], OUT hard_blocking_pids int[], OUT soft_blocking_pids int[],
+    OUT object text, OUT mode text, OUT wait_start timestamptz,
+    OUT blocking_pids int[], OUT hard_blocking_pids int[],
     OUT blocking_prepared_xids xid[], OUT root_pids int[], OUT root_prepared_xids xid[],
     OUT root_pid int, OUT root_prepared_xid xid, OUT chain_depth int, OUT deadlocked boolean)
 RETURNS SETOF record
@@ -30,86 +30,53 @@ LANGUAGE C VOLATILE PARALLEL RESTRICTED
 AS 'MODULE_PATHNAME', 'incident_lock_waits';
 
 COMMENT ON FUNCTION @extschema@.incident__lock_waits() IS
-'Internal: the lock wait-for graph from one look at the lock manager (all lock partitions at once): one row per process waiting for a heavyweight lock, with the locked object as pg_locks names it, the mode wanted, when the wait began, its blockers (hard: holders of a conflicting mode; soft: waiters ahead in the queue wanting a conflicting mode), parallel workers named by their leader and prepared transactions by their xid, every root its chain reaches, the nearest root and the steps to it; deadlocked when it reaches no root.';
-
--- incident__lock_object(...): the locked object in words, as a DBA names it
-CREATE FUNCTION @extschema@.incident__lock_object(locktype text, database oid, relation oid, page int,
-                                                   tuple smallint, virtualxid text, transactionid xid,
-                                                   classid oid, objid oid, objsubid smallint)
-RETURNS text
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT CASE
-        WHEN locktype IN ('relation', 'extend', 'page', 'tuple') THEN
-            CASE locktype
-                WHEN 'extend' THEN 'extension of '
-                WHEN 'page' THEN pg_catalog.format('page %s of ', page)
-                WHEN 'tuple' THEN pg_catalog.format('row (%s,%s) of ', page, tuple)
-                ELSE '' END
-            || CASE WHEN database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-                         AND EXISTS (SELECT FROM pg_catalog.pg_class c WHERE c.oid = relation)
-                    THEN relation::pg_catalog.regclass::pg_catalog.text
-                    ELSE pg_catalog.format('relation %s in database %s', relation,
-                                           coalesce((SELECT pg_catalog.quote_ident(d.datname) FROM pg_catalog.pg_database d
-                                                      WHERE d.oid = database), database::pg_catalog.text)) END
-        WHEN locktype = 'transactionid' THEN pg_catalog.format('transaction %s', transactionid)
-        WHEN locktype = 'virtualxid' THEN pg_catalog.format('virtual transaction %s', virtualxid)
-        WHEN locktype = 'spectoken' THEN pg_catalog.format('speculative insertion of transaction %s', transactionid)
-        WHEN locktype = 'advisory' AND objsubid = 1 THEN
-            pg_catalog.format('advisory lock %s', (classid::pg_catalog.int8 << 32) | objid::pg_catalog.int8)
-        WHEN locktype = 'advisory' THEN
-            pg_catalog.format('advisory lock (%s, %s)',
-                              (classid::pg_catalog.int8 - CASE WHEN classid::pg_catalog.int8 >= 2147483648 THEN 4294967296 ELSE 0 END),
-                              (objid::pg_catalog.int8 - CASE WHEN objid::pg_catalog.int8 >= 2147483648 THEN 4294967296 ELSE 0 END))
-        WHEN locktype = 'object' AND database IN (0, (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())) THEN
-            coalesce(pg_catalog.pg_describe_object(classid, objid, objsubid),
-                     pg_catalog.format('object %s of catalog %s', objid, classid))
-        WHEN locktype = 'object' THEN pg_catalog.format('object %s of catalog %s in another database', objid, classid)
-        ELSE locktype
-    END
-$$;
-
-COMMENT ON FUNCTION @extschema@.incident__lock_object(text, oid, oid, int, smallint, text, xid, oid, oid, smallint) IS
-'Internal: a locked object in words: a relation by its name (in this database), a row as (page,tuple) of its table, a transaction, an advisory lock by its key (as pg_advisory_lock() took it), a catalog object by pg_describe_object().';
+'Internal: the lock wait-for graph from one look at the lock manager (all lock partitions at once): one row per process waiting for a heavyweight lock, with the locked object as pg_locks names it and in words, the mode wanted, when the wait began, its blockers (holders of a conflicting mode, and waiters ahead in the queue wanting one; hard_blocking_pids the holders alone), parallel workers named by their leader and prepared transactions by their xid, every root its chain reaches, the nearest root and the steps to it; deadlocked when it reaches no root.';
 
 CREATE VIEW @extschema@.incident_blocking_locks AS
+WITH a AS MATERIALIZED (
+    SELECT s.pid, s.datname, s.usename, s.application_name, s.client_addr, s.state, s.xact_start, s.query
+      FROM pg_catalog.pg_stat_activity s
+)
 SELECT w.pid,
        w.parallel_leader_pid,
-       a.datname AS database,
-       a.usename AS user_name,
-       a.application_name,
-       a.client_addr,
+       wa.datname AS database,
+       wa.usename AS user_name,
+       wa.application_name,
+       wa.client_addr,
        w.locktype,
        w.mode,
-       @extschema@.incident__lock_object(w.locktype, w.database, w.relation, w.page, w.tuple, w.virtualxid,
-                                         w.transactionid, w.classid, w.objid, w.objsubid) AS object,
+       w.object,
        w.relation AS relation_oid,
        CASE WHEN w.locktype = 'advisory' AND w.objsubid = 1
             THEN (w.classid::pg_catalog.int8 << 32) | w.objid::pg_catalog.int8 END AS advisory_key,
        w.wait_start,
        pg_catalog.statement_timestamp() - w.wait_start AS wait_duration,
-       pg_catalog.statement_timestamp() - a.xact_start AS xact_age,
+       pg_catalog.statement_timestamp() - wa.xact_start AS xact_age,
        w.blocking_pids,
        w.hard_blocking_pids,
-       w.soft_blocking_pids,
-       (SELECT pg_catalog.array_agg(p.gid ORDER BY p.gid) FROM pg_catalog.pg_prepared_xacts p
-         WHERE p.transaction = ANY (w.blocking_prepared_xids)) AS blocking_prepared,
+       CASE WHEN pg_catalog.cardinality(w.blocking_prepared_xids) > 0 THEN
+           (SELECT pg_catalog.array_agg(p.gid ORDER BY p.gid) FROM pg_catalog.pg_prepared_xacts p
+             WHERE p.transaction = ANY (w.blocking_prepared_xids)) END AS blocking_prepared,
        w.root_pid AS root_blocker_pid,
-       rp.gid AS root_blocker_prepared,
+       CASE WHEN w.root_prepared_xid IS NOT NULL THEN
+           (SELECT p.gid FROM pg_catalog.pg_prepared_xacts p WHERE p.transaction = w.root_prepared_xid) END
+           AS root_blocker_prepared,
        w.root_pids AS root_blocker_pids,
        w.chain_depth,
        w.deadlocked,
        CASE WHEN w.root_pid IS NOT NULL THEN ra.state
             WHEN w.root_prepared_xid IS NOT NULL THEN 'prepared' END AS root_state,
-       pg_catalog.statement_timestamp() - coalesce(ra.xact_start, rp.prepared) AS root_xact_age,
+       pg_catalog.statement_timestamp() -
+           CASE WHEN w.root_pid IS NOT NULL THEN ra.xact_start
+                WHEN w.root_prepared_xid IS NOT NULL THEN
+                    (SELECT p.prepared FROM pg_catalog.pg_prepared_xacts p WHERE p.transaction = w.root_prepared_xid)
+           END AS root_xact_age,
        ra.query AS root_query,
        ra.application_name AS root_application_name,
-       a.query AS blocked_query
+       wa.query AS blocked_query
   FROM @extschema@.incident__lock_waits() w
-  LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = w.pid
-  LEFT JOIN pg_catalog.pg_stat_activity ra ON ra.pid = w.root_pid
-  LEFT JOIN pg_catalog.pg_prepared_xacts rp ON rp.transaction = w.root_prepared_xid;
+  LEFT JOIN a wa ON wa.pid = w.pid
+  LEFT JOIN a ra ON ra.pid = w.root_pid;
 
 COMMENT ON VIEW @extschema@.incident_blocking_locks IS
 'One row per process waiting for a lock, from one look at the lock manager: who it is, what it waits for (object, mode), since when (the lock manager''s own wait start, not query_start), its blockers (hard: holding a conflicting mode; soft: queued ahead of it for a conflicting mode; parallel workers named by their leader, prepared transactions by their gid), the root of its chain (the nearest blocker that waits for nothing), the steps to it, and the root''s state, transaction age and query. Queries show as pg_stat_activity shows them to the caller.';
@@ -122,9 +89,8 @@ COMMENT ON COLUMN @extschema@.incident_blocking_locks.advisory_key IS 'The bigin
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.wait_start IS 'When the process began to wait for this lock (pg_locks.waitstart); NULL for a wait that began a moment ago.';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.wait_duration IS 'How long it has waited, at the start of the statement reading the view.';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.xact_age IS 'How long its transaction has been open.';
-COMMENT ON COLUMN @extschema@.incident_blocking_locks.blocking_pids IS 'Every session blocking it, hard or soft, each once, by the pid of its leader for a parallel query.';
+COMMENT ON COLUMN @extschema@.incident_blocking_locks.blocking_pids IS 'Every session blocking it, each once, by the pid of its leader for a parallel query: those holding a conflicting mode (hard_blocking_pids) and those queued ahead of it for one (a soft block: they get the lock first).';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.hard_blocking_pids IS 'The sessions holding a mode that conflicts with the one it wants.';
-COMMENT ON COLUMN @extschema@.incident_blocking_locks.soft_blocking_pids IS 'The sessions queued ahead of it for a conflicting mode: they get the lock first.';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.blocking_prepared IS 'The gids of prepared transactions holding a conflicting lock (COMMIT PREPARED or ROLLBACK PREPARED ends them).';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.root_blocker_pid IS 'The nearest session at the end of its chain: blocking, waiting for nothing. NULL when the root is a prepared transaction or in a deadlock.';
 COMMENT ON COLUMN @extschema@.incident_blocking_locks.root_blocker_prepared IS 'The gid of the prepared transaction at the end of its chain, when the root is one.';
@@ -182,7 +148,5 @@ COMMENT ON COLUMN @extschema@.incident_lock_roots.idle_for IS 'For a root that i
 -- Privileges
 ------------------------------------------------------------------------------
 
-GRANT EXECUTE ON FUNCTION @extschema@.incident__lock_waits(),
-    @extschema@.incident__lock_object(text, oid, oid, int, smallint, text, xid, oid, oid, smallint)
-   TO incident_viewer;
+GRANT EXECUTE ON FUNCTION @extschema@.incident__lock_waits() TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_blocking_locks, @extschema@.incident_lock_roots TO incident_viewer;

@@ -45,7 +45,9 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/lock.h"
@@ -54,6 +56,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
 #include "pg_incident.h"
@@ -123,6 +126,7 @@ typedef struct LocksGraph
 	int			maxnodes;
 	LocksWait  *waits;
 	int			nwaits;
+	int		   *stamp;			/* per node: the last wait that listed it */
 	/* per root node (indexed like nodes): the waits that reach it */
 	bool	  **reaches;		/* reaches[root][wait] */
 	int		   *depth;			/* per node: steps to the nearest root, -1 none */
@@ -134,10 +138,12 @@ static LocksGraph *locks_build(LocksLock *locks, int nlocks);
 static int	locks_node(LocksGraph *g, const LocksMember *m);
 static int64 locks_node_key(const LocksMember *m);
 static void locks_add_edge(LocksNode *n, int to);
-static int	locks_add_unique(int *list, int n, int value);
+static int	locks_add_once(LocksGraph *g, int *list, int n, int node, int stamp);
 static void locks_find_roots(LocksGraph *g);
 static Datum locks_int_array(LocksGraph *g, const int *nodes, int n, bool prepared);
 static void locks_tag_columns(const LOCKTAG *tag, Datum *values, bool *nulls);
+static char *locks_object_text(const LOCKTAG *tag);
+static char *locks_relation_text(Oid dbid, Oid relid);
 static HeapTuple locks_tuple(LocksGraph *g, LocksWait *w, TupleDesc tupdesc);
 
 PG_FUNCTION_INFO_V1(incident_lock_waits);
@@ -318,6 +324,7 @@ locks_build(LocksLock *locks, int nlocks)
 	g->node_hash = hash_create("pg_incident lock graph", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	g->maxnodes = 16;
 	g->nodes = palloc(g->maxnodes * sizeof(LocksNode *));
+	g->stamp = palloc(g->maxnodes * sizeof(int));
 
 	for (int i = 0; i < nlocks; i++)
 		total += locks[i].nwaiters;
@@ -326,6 +333,14 @@ locks_build(LocksLock *locks, int nlocks)
 	for (int i = 0; i < nlocks; i++)
 	{
 		LocksLock  *l = &locks[i];
+		int		   *holder_node = palloc(Max(l->nholders, 1) * sizeof(int));
+		int		   *waiter_node = palloc(Max(l->nwaiters, 1) * sizeof(int));
+
+		/* each member's node, looked up once: a queue of n compares n^2 pairs */
+		for (int h = 0; h < l->nholders; h++)
+			holder_node[h] = locks_node(g, &l->holders[h]);
+		for (int k = 0; k < l->nwaiters; k++)
+			waiter_node[k] = locks_node(g, &l->waiters[k]);
 
 		for (int k = 0; k < l->nwaiters; k++)
 		{
@@ -337,12 +352,13 @@ locks_build(LocksLock *locks, int nlocks)
 			CHECK_FOR_INTERRUPTS();
 			w->lock = l;
 			w->me = me;
-			w->node = locks_node(g, me);
+			w->node = waiter_node[k];
 			node = g->nodes[w->node];
 			node->waiting = true;
 			w->hard = palloc(Max(l->nholders, 1) * sizeof(int));
 			w->soft = palloc(Max(k, 1) * sizeof(int));
 
+			/* each blocker once per list: stamps 2n+1 (hard) and 2n+2 (soft) */
 			for (int h = 0; h < l->nholders; h++)
 			{
 				LocksMember *holder = &l->holders[h];
@@ -350,7 +366,7 @@ locks_build(LocksLock *locks, int nlocks)
 				if ((holder->hold_mask & conflicts) == 0 ||
 					(holder->pid != 0 && holder->leader_pid == me->leader_pid))
 					continue;
-				w->nhard = locks_add_unique(w->hard, w->nhard, locks_node(g, holder));
+				w->nhard = locks_add_once(g, w->hard, w->nhard, holder_node[h], 2 * g->nwaits + 1);
 			}
 			for (int a = 0; a < k; a++)
 			{
@@ -359,15 +375,15 @@ locks_build(LocksLock *locks, int nlocks)
 				if ((LOCKBIT_ON(ahead->want_mode) & conflicts) == 0 ||
 					ahead->leader_pid == me->leader_pid)
 					continue;
-				w->nsoft = locks_add_unique(w->soft, w->nsoft, locks_node(g, ahead));
+				w->nsoft = locks_add_once(g, w->soft, w->nsoft, waiter_node[a], 2 * g->nwaits + 2);
 			}
-			/* locks_node may have moved the nodes array */
-			node = g->nodes[w->node];
 			for (int e = 0; e < w->nhard; e++)
 				locks_add_edge(node, w->hard[e]);
 			for (int e = 0; e < w->nsoft; e++)
 				locks_add_edge(node, w->soft[e]);
 		}
+		pfree(holder_node);
+		pfree(waiter_node);
 	}
 
 	locks_find_roots(g);
@@ -397,7 +413,9 @@ locks_node(LocksGraph *g, const LocksMember *m)
 	{
 		g->maxnodes *= 2;
 		g->nodes = repalloc(g->nodes, g->maxnodes * sizeof(LocksNode *));
+		g->stamp = repalloc(g->stamp, g->maxnodes * sizeof(int));
 	}
+	g->stamp[g->nnodes] = 0;
 	n->index = g->nnodes;
 	n->pid = m->pid == 0 ? 0 : m->leader_pid;
 	n->prepared_xid = m->prepared_xid;
@@ -409,13 +427,14 @@ locks_node(LocksGraph *g, const LocksMember *m)
 	return n->index;
 }
 
-/* Add an edge "n is blocked by node to", once. */
+/*
+ * Add an edge "n is blocked by node to". A node with several waits (a
+ * parallel query's processes) may get one twice, which the searches over
+ * the edges do not mind.
+ */
 static void
 locks_add_edge(LocksNode *n, int to)
 {
-	for (int i = 0; i < n->nedges; i++)
-		if (n->edges[i] == to)
-			return;
 	if (n->nedges == n->maxedges)
 	{
 		n->maxedges = Max(4, n->maxedges * 2);
@@ -425,14 +444,17 @@ locks_add_edge(LocksNode *n, int to)
 	n->edges[n->nedges++] = to;
 }
 
-/* Append value to list (room for it assumed) unless it is there; the new length. */
+/*
+ * Append node to list (room for it assumed) unless this stamp has listed it
+ * already; the new length.
+ */
 static int
-locks_add_unique(int *list, int n, int value)
+locks_add_once(LocksGraph *g, int *list, int n, int node, int stamp)
 {
-	for (int i = 0; i < n; i++)
-		if (list[i] == value)
-			return n;
-	list[n] = value;
+	if (g->stamp[node] == stamp)
+		return n;
+	g->stamp[node] = stamp;
+	list[n] = node;
 	return n + 1;
 }
 
@@ -639,6 +661,79 @@ locks_tag_columns(const LOCKTAG *tag, Datum *values, bool *nulls)
 	}
 }
 
+/*
+ * A locked relation by its qualified name when it is in this database (or
+ * shared), else by its oid and database.
+ */
+static char *
+locks_relation_text(Oid dbid, Oid relid)
+{
+	if (dbid == MyDatabaseId || dbid == InvalidOid)
+	{
+		char	   *name = get_rel_name(relid);
+		char	   *nsp = name != NULL ? get_namespace_name(get_rel_namespace(relid)) : NULL;
+
+		if (name != NULL && nsp != NULL)
+			return quote_qualified_identifier(nsp, name);
+		return psprintf("relation %u", relid);
+	}
+	else
+	{
+		char	   *db = get_database_name(dbid);
+
+		return db != NULL ? psprintf("relation %u in database %s", relid, quote_identifier(db))
+			: psprintf("relation %u in database %u", relid, dbid);
+	}
+}
+
+/*
+ * The locked object in words, as a DBA names it: a table, a row of it, a
+ * transaction, an advisory lock by the key pg_advisory_lock() took.
+ */
+static char *
+locks_object_text(const LOCKTAG *tag)
+{
+	switch ((LockTagType) tag->locktag_type)
+	{
+		case LOCKTAG_RELATION:
+			return locks_relation_text(tag->locktag_field1, tag->locktag_field2);
+		case LOCKTAG_RELATION_EXTEND:
+			return psprintf("extension of %s", locks_relation_text(tag->locktag_field1, tag->locktag_field2));
+		case LOCKTAG_PAGE:
+			return psprintf("page %u of %s", tag->locktag_field3,
+							locks_relation_text(tag->locktag_field1, tag->locktag_field2));
+		case LOCKTAG_TUPLE:
+			return psprintf("row (%u,%u) of %s", tag->locktag_field3, (unsigned) tag->locktag_field4,
+							locks_relation_text(tag->locktag_field1, tag->locktag_field2));
+		case LOCKTAG_TRANSACTION:
+			return psprintf("transaction %u", tag->locktag_field1);
+		case LOCKTAG_VIRTUALTRANSACTION:
+			return psprintf("virtual transaction %u/%u", tag->locktag_field1, tag->locktag_field2);
+		case LOCKTAG_SPECULATIVE_TOKEN:
+			return psprintf("speculative insertion of transaction %u", tag->locktag_field1);
+		case LOCKTAG_ADVISORY:
+		case LOCKTAG_USERLOCK:
+			if (tag->locktag_field4 == 1)
+				return psprintf("advisory lock " INT64_FORMAT,
+								(int64) (((uint64) tag->locktag_field2 << 32) | (uint64) tag->locktag_field3));
+			return psprintf("advisory lock (%d, %d)", (int32) tag->locktag_field2, (int32) tag->locktag_field3);
+		case LOCKTAG_OBJECT:
+			if (tag->locktag_field1 == MyDatabaseId || tag->locktag_field1 == InvalidOid)
+			{
+				ObjectAddress addr = {tag->locktag_field2, tag->locktag_field3, (int32) tag->locktag_field4};
+				char	   *d = getObjectDescription(&addr, true);
+
+				if (d != NULL)
+					return d;
+			}
+			return psprintf("object %u of catalog %u", tag->locktag_field3, tag->locktag_field2);
+		case LOCKTAG_DATABASE_FROZEN_IDS:
+			return psprintf("frozen ids of database %u", tag->locktag_field1);
+		default:
+			return pstrdup(LockTagTypeNames[tag->locktag_type]);
+	}
+}
+
 /* The row of one waiting process. */
 static HeapTuple
 locks_tuple(LocksGraph *g, LocksWait *w, TupleDesc tupdesc)
@@ -655,9 +750,9 @@ locks_tuple(LocksGraph *g, LocksWait *w, TupleDesc tupdesc)
 	HeapTuple	tuple;
 
 	for (int e = 0; e < w->nhard; e++)
-		nblockers = locks_add_unique(blockers, nblockers, w->hard[e]);
+		nblockers = locks_add_once(g, blockers, nblockers, w->hard[e], -1 - (int) (w - g->waits));
 	for (int e = 0; e < w->nsoft; e++)
-		nblockers = locks_add_unique(blockers, nblockers, w->soft[e]);
+		nblockers = locks_add_once(g, blockers, nblockers, w->soft[e], -1 - (int) (w - g->waits));
 
 	/* its roots, and the nearest one, through its own blockers */
 	for (int r = 0; r < g->nnodes; r++)
@@ -695,6 +790,7 @@ locks_tuple(LocksGraph *g, LocksWait *w, TupleDesc tupdesc)
 	values[i++] = CStringGetTextDatum(LockTagTypeNames[w->lock->tag.locktag_type]);
 	locks_tag_columns(&w->lock->tag, &values[i], &nulls[i]);
 	i += 9;
+	values[i++] = CStringGetTextDatum(locks_object_text(&w->lock->tag));
 	values[i++] = CStringGetTextDatum(GetLockmodeName(w->lock->method, w->me->want_mode));
 	if (w->me->wait_start != 0)
 		values[i++] = TimestampTzGetDatum(w->me->wait_start);
@@ -702,7 +798,6 @@ locks_tuple(LocksGraph *g, LocksWait *w, TupleDesc tupdesc)
 		nulls[i++] = true;
 	values[i++] = locks_int_array(g, blockers, nblockers, false);
 	values[i++] = locks_int_array(g, w->hard, w->nhard, false);
-	values[i++] = locks_int_array(g, w->soft, w->nsoft, false);
 	values[i++] = locks_int_array(g, blockers, nblockers, true);
 	values[i++] = locks_int_array(g, roots, nroots, false);
 	values[i++] = locks_int_array(g, roots, nroots, true);
