@@ -772,12 +772,7 @@ BEGIN
 
     -- escalation levels due: each fired once, through incident_escalate's code
     -- (the view only for the unacknowledged incidents whose severity escalates)
-    FOR x IN SELECT e.code
-               FROM @extschema@.incident i
-               JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
-               CROSS JOIN LATERAL (SELECT v.code FROM @extschema@.incident_escalations v
-                                    WHERE v.code = i.code AND v.due_at <= now_ AND v.level IS NOT NULL) e
-              WHERE i.status = 'declared' LOOP
+    FOR x IN SELECT d.code FROM @extschema@.incident__escalations_due() d WHERE d.due_at <= now_ LOOP
         BEGIN
             FOR n IN 1 .. 100 LOOP
                 SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = x.code FOR UPDATE SKIP LOCKED;
@@ -849,12 +844,7 @@ BEGIN
     -- when to look again
     now_ := @extschema@.incident_now();
     SELECT pg_catalog.min(t) INTO next_at FROM (
-        SELECT e.due_at AS t
-          FROM @extschema@.incident i
-          JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
-         CROSS JOIN LATERAL (SELECT v.due_at FROM @extschema@.incident_escalations v
-                              WHERE v.code = i.code AND v.level IS NOT NULL) e
-         WHERE i.status = 'declared'
+        SELECT d.due_at AS t FROM @extschema@.incident__escalations_due() d
         UNION ALL
         -- a breach not yet due (one due now was reminded above, or is retried within 5 s)
         (SELECT i.response_due FROM @extschema@.incident i

@@ -3169,6 +3169,50 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__notification_prune(interval) IS
 'Internal, for the worker: deletes up to 1000 delivered notifications delivered longer ago than older_than, and up to 1000 of channels that are gone (written by a transaction that ran alongside incident_channel_drop()); dead ones stay until retried or deleted by an admin.';
 
+-- from 40_oncall.sql: the sweep reads every incident's next escalation at once
+-- The next step of every unacknowledged incident at once: the arithmetic of
+-- incident__escalation_step, set-based, with each policy's levels read once;
+-- for the worker's sweep, which looks at all of them every time it runs
+-- (sql/30_oncall.sql checks that both agree).
+CREATE FUNCTION @extschema@.incident__escalations_due(OUT incident_id bigint, OUT code text, OUT step int,
+                                                      OUT due_at timestamptz)
+RETURNS SETOF record
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH levels AS (
+        SELECT l.policy, l.delay, p.repeat_every, p.repeat_limit,
+               (pg_catalog.row_number() OVER (PARTITION BY l.policy ORDER BY l.level) - 1)::int AS idx,
+               (pg_catalog.count(*) OVER (PARTITION BY l.policy))::int AS n,
+               pg_catalog.max(pg_catalog.date_part('epoch', l.delay)) OVER (PARTITION BY l.policy) AS last_delay_s
+          FROM @extschema@.incident_escalation_level l
+          JOIN @extschema@.incident_escalation_policy p ON p.name = l.policy
+    ), open AS MATERIALIZED (
+        SELECT i.id, i.code, i.declared_at, s.escalation_policy AS policy,
+               coalesce((SELECT pg_catalog.max((e.details->>'step')::int) + 1
+                           FROM @extschema@.incident_event e
+                          WHERE e.incident_id = i.id AND e.kind = 'escalated'
+                            AND e.details->>'policy' = s.escalation_policy), 0) AS step
+          FROM @extschema@.incident i
+          JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
+         WHERE i.status = 'declared'
+    )
+    SELECT o.id, o.code, o.step,
+           o.declared_at + pg_catalog.make_interval(secs => (o.step / l.n) * (l.last_delay_s + coalesce(pg_catalog.date_part('epoch', l.repeat_every), 0))
+                                                           + pg_catalog.date_part('epoch', l.delay))
+      FROM open o
+      JOIN levels l ON l.policy = o.policy AND l.idx = o.step % l.n
+     WHERE o.step / l.n = 0 OR (l.repeat_every IS NOT NULL AND (l.repeat_limit IS NULL OR o.step / l.n <= l.repeat_limit))
+$$;
+
+COMMENT ON FUNCTION @extschema@.incident__escalations_due() IS
+'Internal, for the worker''s sweep: every unacknowledged open incident whose severity''s escalation policy has a step left, with that step''s number and due time, as incident__escalation_step computes them, in one pass.';
+
+-- the sweep and incident_escalate() look up an incident's last escalation
+-- step among its timeline events
+CREATE INDEX incident_event_escalated_idx ON @extschema@.incident_event
+    (incident_id, (details->>'policy'), ((details->>'step')::int)) WHERE kind = 'escalated';
+
 ------------------------------------------------------------------------------
 -- Escalations and reminders on time: the worker's sweep
 ------------------------------------------------------------------------------
@@ -3229,12 +3273,7 @@ BEGIN
 
     -- escalation levels due: each fired once, through incident_escalate's code
     -- (the view only for the unacknowledged incidents whose severity escalates)
-    FOR x IN SELECT e.code
-               FROM @extschema@.incident i
-               JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
-               CROSS JOIN LATERAL (SELECT v.code FROM @extschema@.incident_escalations v
-                                    WHERE v.code = i.code AND v.due_at <= now_ AND v.level IS NOT NULL) e
-              WHERE i.status = 'declared' LOOP
+    FOR x IN SELECT d.code FROM @extschema@.incident__escalations_due() d WHERE d.due_at <= now_ LOOP
         BEGIN
             FOR n IN 1 .. 100 LOOP
                 SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = x.code FOR UPDATE SKIP LOCKED;
@@ -3306,12 +3345,7 @@ BEGIN
     -- when to look again
     now_ := @extschema@.incident_now();
     SELECT pg_catalog.min(t) INTO next_at FROM (
-        SELECT e.due_at AS t
-          FROM @extschema@.incident i
-          JOIN @extschema@.incident_severity s ON s.severity = i.severity AND s.escalation_policy IS NOT NULL
-         CROSS JOIN LATERAL (SELECT v.due_at FROM @extschema@.incident_escalations v
-                              WHERE v.code = i.code AND v.level IS NOT NULL) e
-         WHERE i.status = 'declared'
+        SELECT d.due_at AS t FROM @extschema@.incident__escalations_due() d
         UNION ALL
         -- a breach not yet due (one due now was reminded above, or is retried within 5 s)
         (SELECT i.response_due FROM @extschema@.incident i

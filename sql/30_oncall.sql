@@ -207,6 +207,11 @@ SELECT incident_escalate(:'code') AS paged;
 SELECT level, repeat, due_at, overdue, responder, done_levels, escalations FROM incident_escalations WHERE code = :'code';
 SET pg_incident.clock = '2026-03-08 06:30:00+00';
 SELECT level, repeat, due_at, overdue, responder FROM incident_escalations WHERE code = :'code';
+-- the worker's sweep computes the same next steps, for every incident at once
+SELECT count(*) AS due_rows,
+       count(*) FILTER (WHERE v.due_at IS DISTINCT FROM d.due_at OR v.code IS NULL OR d.code IS NULL) AS disagreeing
+  FROM (SELECT * FROM incident_escalations WHERE level IS NOT NULL) v
+  FULL JOIN incident__escalations_due() d USING (code);
 
 -- the timeline names each level and person
 SELECT at, kind, actor, status, message FROM incident_timeline WHERE code = :'code' ORDER BY event_id;
@@ -260,6 +265,11 @@ INSERT INTO incident_escalation_level (policy, level, delay, target_type, target
 VALUES ('forever', 2, '30 minutes', 'responder', 'Ghost');
 SELECT step, level, due_at, responder, reason, state FROM incident_escalation_schedule(:'p4', 3);
 DELETE FROM incident_escalation_level WHERE policy = 'forever' AND level = 2;
+-- and the sweep agrees with the view on repeating, exhausted and switched policies
+SELECT count(*) AS due_rows,
+       count(*) FILTER (WHERE v.due_at IS DISTINCT FROM d.due_at OR v.code IS NULL OR d.code IS NULL) AS disagreeing
+  FROM (SELECT * FROM incident_escalations WHERE level IS NOT NULL) v
+  FULL JOIN incident__escalations_due() d USING (code);
 SELECT incident_resolve(:'p3'), incident_resolve(:'p4');
 
 ------------------------------------------------------------------------------
