@@ -102,11 +102,13 @@ CREATE TABLE @extschema@.incident_channel (
     smtp_password text CONSTRAINT incident_channel_smtp_password_check CHECK (smtp_password !~ '[\r\n]' AND pg_catalog.length(smtp_password) <= 512),
     CONSTRAINT incident_channel_url_check
         CHECK (CASE kind WHEN 'email' THEN url ~* '^smtps?://[^/?#@\s]+([/?#]|$)'
-                         ELSE url ~* '^https?://[^/?#@\s]+([/?#]|$)' END),
+                         ELSE url ~* '^https?://[^/?#@\s]+([/?#]|$)' END
+               AND url !~ '[[:space:][:cntrl:]]' AND pg_catalog.length(url) <= 2048),
     CONSTRAINT incident_channel_kind_format_check
         CHECK ((kind = 'email') = (format = 'text')),
     CONSTRAINT incident_channel_email_check
         CHECK (CASE kind WHEN 'email' THEN mail_from IS NOT NULL AND mail_to IS NOT NULL AND secret IS NULL
+                                           AND (smtp_password IS NULL OR smtp_user IS NOT NULL)
                          ELSE mail_from IS NULL AND mail_to IS NULL AND smtp_user IS NULL AND smtp_password IS NULL END)
 );
 
@@ -130,10 +132,10 @@ COMMENT ON COLUMN @extschema@.incident_channel.smtp_password IS 'The SMTP passwo
 
 COMMENT ON CONSTRAINT incident_channel_name_check ON @extschema@.incident_channel IS 'A channel''s name has 1 to 100 characters, such as "ops-slack".';
 COMMENT ON CONSTRAINT incident_channel_kind_check ON @extschema@.incident_channel IS 'A channel is a webhook or an email channel.';
-COMMENT ON CONSTRAINT incident_channel_url_check ON @extschema@.incident_channel IS 'Give a webhook an http:// or https:// URL, an email channel an smtp:// or smtps:// URL, with a host and without a user name or password, such as ''https://hooks.example/incidents'' or ''smtp://mail.example:587''.';
+COMMENT ON CONSTRAINT incident_channel_url_check ON @extschema@.incident_channel IS 'Give a webhook an http:// or https:// URL, an email channel an smtp:// or smtps:// URL, with a host, without a user name or password, spaces or control characters, and at most 2048 characters long, such as ''https://hooks.example/incidents'' or ''smtp://mail.example:587''.';
 COMMENT ON CONSTRAINT incident_channel_format_check ON @extschema@.incident_channel IS 'Give json or slack (an email channel''s format is text).';
 COMMENT ON CONSTRAINT incident_channel_kind_format_check ON @extschema@.incident_channel IS 'An email channel sends text; a webhook json or slack.';
-COMMENT ON CONSTRAINT incident_channel_email_check ON @extschema@.incident_channel IS 'An email channel has mail_from and mail_to (and no secret); a webhook has none of the mail settings.';
+COMMENT ON CONSTRAINT incident_channel_email_check ON @extschema@.incident_channel IS 'An email channel has mail_from and mail_to (and no secret), and a smtp_password only with its smtp_user; a webhook has none of the mail settings.';
 COMMENT ON CONSTRAINT incident_channel_mail_from_check ON @extschema@.incident_channel IS 'Give a plain address, such as ''incidents@example.com''.';
 COMMENT ON CONSTRAINT incident_channel_mail_to_check ON @extschema@.incident_channel IS 'Give 1 to 100 plain addresses, such as ''{oncall@example.com,cto@example.com}''.';
 COMMENT ON CONSTRAINT incident_channel_smtp_user_check ON @extschema@.incident_channel IS 'Give a login of at most 256 characters, on one line.';

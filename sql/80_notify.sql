@@ -118,6 +118,10 @@ SELECT incident_channel_webhook(NULL, 'https://hooks.example/x');
 SELECT incident_channel_webhook('bad', NULL);
 SELECT incident_channel_webhook('bad', 'ftp://hooks.example/x');
 SELECT incident_channel_webhook('bad', 'https://u:secret-pw@hooks.example/x');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/a b');
+SELECT incident_channel_webhook('bad', 'https://hooks.example/' || repeat('x', 3000));
+SELECT incident_channel_email('bad', 'smtp://mail.example:587', 'incidents@example.com', '{oncall@example.com}',
+                              smtp_password => 'no-user-for-me');
 SELECT incident_channel_webhook('bad', 'https://hooks.example/x', min_severity => 'P9');
 SELECT incident_channel_webhook('bad', 'https://hooks.example/x', events => '{declared,exploded}');
 SELECT incident_channel_webhook('bad', 'https://hooks.example/x', secret => 'short-secret');
