@@ -279,8 +279,11 @@ AS $$
                     WHEN for_slack THEN @extschema@.incident__slack_escape(coalesce(e.message, pg_catalog.replace(e.kind, '_', ' ')))
                     ELSE coalesce(e.message, pg_catalog.replace(e.kind, '_', ' ')) END AS action,
                CASE WHEN for_slack THEN @extschema@.incident__slack_escape(e.details->>'responder')
-                         -- a chat handle Slack links: @name or <@U...>
-                         || coalesce(' ' || pg_catalog.substring(e.details->>'chat', '^(@[A-Za-z0-9._-]{1,80}|<@[A-Z0-9]{1,30}>)$'), '')
+                         -- a chat handle Slack links: @name or <@U...>, but not one
+                         -- that pings everyone (a responder named @channel)
+                         || coalesce(' ' || pg_catalog.regexp_replace(
+                                pg_catalog.substring(e.details->>'chat', '^(@[A-Za-z0-9._-]{1,80}|<@[A-Z0-9]{1,30}>)$'),
+                                '^@(channel|here|all|everyone)$', E'@\u200B\\1', 'i'), '')
                     ELSE e.details->>'responder' END AS person,
                pg_catalog.replace(link_template, '{code}', inc.code) AS link)
     SELECT pg_catalog.concat_ws(E'\n',

@@ -181,6 +181,13 @@ SELECT channel, event_kind, count(*) FROM incident_notifications WHERE incident 
 SELECT n.body::jsonb ->> 'text' LIKE '%To: Omar @omar%' AS slack_names_the_person
   FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
  WHERE c.name = 'p2' AND n.event_kind = 'escalated' LIMIT 1;
+-- a chat handle that would ping everyone is named, not pinged
+SELECT substring(replace(incident__status_update_text(i, jsonb_populate_record(e, jsonb_build_object(
+                     'details', e.details || jsonb_build_object('chat', h))), NULL, true), U&'\200B', '[zwsp]')
+                 FROM 'To: [^\n]*') AS to_line
+  FROM incident i JOIN incident_event e ON e.incident_id = i.id AND e.kind = 'escalated',
+       unnest(ARRAY['@channel', '@Here', '@omar', '<@U024BE7LH>']) AS h
+ WHERE i.code = :'esc' AND e.id = (SELECT min(id) FROM incident_event x WHERE x.incident_id = i.id AND x.kind = 'escalated');
 -- the response deadline (15 minutes) passed unacknowledged: one breach reminder
 SELECT message, details->>'reminder' AS reminder FROM incident_timeline WHERE code = :'esc' AND kind = 'reminder';
 -- acknowledged: no more escalation; status updates overdue raise one reminder per 15 minutes
