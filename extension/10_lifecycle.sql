@@ -758,6 +758,8 @@ BEGIN
                                       'next_update_due', inc.next_update_due)
         || CASE WHEN choice.why IS NULL THEN '{}' ELSE pg_catalog.jsonb_build_object('classified', choice.why) END,
         now_);
+    -- what changed in the hours before: the first lead for the root cause (82_health.sql)
+    PERFORM @extschema@.incident__note_recent_changes(inc, now_);
     RETURN inc.code;
 END
 $$;

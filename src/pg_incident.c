@@ -53,6 +53,7 @@ PG_MODULE_MAGIC;
 
 static char *incident_timezone_setting = NULL;
 static char *incident_clock_setting = NULL;
+static int	incident_recent_changes_hours = 6;
 
 /* the worker's settings (src/worker/worker.h) */
 bool		incident_worker_enabled = true;
@@ -122,9 +123,26 @@ _PG_init(void)
 							   incident_assign_clock,
 							   NULL);
 
+	/*
+	 * Superuser-only, so that whoever declares an incident cannot leave the
+	 * recent changes off its timeline.
+	 */
+	DefineCustomIntVariable("pg_incident.recent_changes_hours",
+							"Sets how many hours of recent changes a new incident's timeline notes.",
+							"0 notes none.",
+							&incident_recent_changes_hours,
+							6, 0, 168,
+							PGC_SUSET,
+							0,
+							NULL,
+							NULL,
+							NULL);
+
 	incident_define_worker_settings();
 
 	MarkGUCPrefixReserved("pg_incident");
+
+	incident_changes_init();
 
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -23,4 +23,7 @@ extern char *incident_quote_prefix(const char *value);
 extern char *incident_quote_prefix_len(const char *value, int len);
 extern bool incident_timezone_name_valid(const char *name);
 
+/* changes.c: role changes and ALTER SYSTEM into incident_change */
+extern void incident_changes_init(void);
+
 #endif							/* PG_INCIDENT_H */
