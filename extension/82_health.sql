@@ -938,9 +938,12 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     -- every $tag$...$tag$, '...' and E'...' literal becomes '...': a password
     -- given as a literal is never kept; identifiers and keywords are
+    -- (three passes: one RE mixing the two dollar forms loses its laziness)
     SELECT pg_catalog.left(
                pg_catalog.regexp_replace(
-                   pg_catalog.regexp_replace(statement, '\$([A-Za-z_][A-Za-z_0-9]*)?\$.*?\$\1\$', '''...''', 'g'),
+                   pg_catalog.regexp_replace(
+                       pg_catalog.regexp_replace(statement, '\$\$.*?\$\$', '''...''', 'g'),
+                       '\$([A-Za-z_][A-Za-z_0-9]*)\$.*?\$\1\$', '''...''', 'g'),
                    '[Ee]?''([^''\\]|''''|\\.)*(''|$)', '''...''', 'g'),
                1000)
 $$;
@@ -1129,9 +1132,8 @@ COMMENT ON FUNCTION @extschema@.incident__note_recent_changes(@extschema@.incide
 GRANT EXECUTE ON FUNCTION @extschema@.incident__relation_bytes(oid), @extschema@.incident__sequence_last_value(oid),
                           @extschema@.incident__connection_limit(), @extschema@.incident__connection_counts(),
                           @extschema@.incident__xmin_holders(), @extschema@.incident__sequence_usage(),
-                          @extschema@.incident__health_row(@extschema@.incident_health_threshold, numeric, text, jsonb, text),
                           @extschema@.incident__health(), @extschema@.incident_health_level(text),
-                          @extschema@.incident__pending_settings(), @extschema@.incident__redact_statement(text)
+                          @extschema@.incident__pending_settings()
    TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_table_sizes, @extschema@.incident_connections, @extschema@.incident_long_transactions,
                 @extschema@.incident_wraparound, @extschema@.incident_xmin_horizon, @extschema@.incident_replication,

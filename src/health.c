@@ -17,10 +17,12 @@
  *	- incident__sequence_last_value(oid) takes the sequence's lock only if
  *	  it is free at once (ConditionalLockRelationOid) and then reads it as
  *	  pg_sequence_last_value() does; NULL when it is locked, never called,
- *	  another session's temporary sequence, or gone.
+ *	  another session's temporary sequence, gone, or not readable by the
+ *	  caller (who then takes no lock on it). The lock it takes is held to
+ *	  the end of the transaction, as reading pg_sequences holds it.
  *
- * Both leave privileges to the SQL that calls them: the views decide what a
- * role may see.
+ * Sizes are no secret (pg_class.relpages says as much to every role); a
+ * sequence's value is read only for a caller with SELECT or USAGE on it.
  *
  *-------------------------------------------------------------------------
  */
@@ -37,6 +39,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lmgr.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/syscache.h"
@@ -135,9 +138,9 @@ incident_relation_bytes(PG_FUNCTION_ARGS)
 
 /*
  * incident__sequence_last_value(oid) returns bigint: the sequence's last
- * value, or NULL when it has not been called, cannot be locked at once, is
- * another session's temporary sequence (or an unlogged one on a standby),
- * or is not a sequence any more.
+ * value, or NULL when it has not been called, the caller may not read it,
+ * it cannot be locked at once, it is another session's temporary sequence
+ * (or an unlogged one on a standby), or it is not a sequence any more.
  */
 Datum
 incident_sequence_last_value(PG_FUNCTION_ARGS)
@@ -163,6 +166,9 @@ incident_sequence_last_value(PG_FUNCTION_ARGS)
 	if (persistence == RELPERSISTENCE_TEMP && isOtherTempNamespace(nspid))
 		PG_RETURN_NULL();
 	if (persistence == RELPERSISTENCE_UNLOGGED && RecoveryInProgress())
+		PG_RETURN_NULL();
+	/* no lock for a caller who may not read it */
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_SELECT | ACL_USAGE) != ACLCHECK_OK)
 		PG_RETURN_NULL();
 	/* the lock pg_sequence_last_value() takes, if it is free now */
 	if (!ConditionalLockRelationOid(relid, RowExclusiveLock))
