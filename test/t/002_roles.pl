@@ -109,9 +109,9 @@ is($lines[-2], 'closed', 'responder: the incident ends closed');
 
 is( $node->safe_psql('postgres',
 		"SELECT string_agg(kind || ':' || actor, ' ' ORDER BY event_id) FROM incident_timeline WHERE code = '$code'"),
-	'declared:regress_responder acknowledged:regress_responder assigned:regress_responder status_update:regress_responder '
+	'declared:regress_responder note:pg_incident acknowledged:regress_responder assigned:regress_responder status_update:regress_responder '
 	  . 'severity_changed:regress_responder checklist:regress_responder note:regress_responder resolved:regress_responder closed:regress_responder',
-	"responder: every timeline event names the responder, not the owner \"$owner\"");
+	"responder: every timeline event names the responder (or pg_incident, for its note of the recent changes), not the owner \"$owner\"");
 is( $node->safe_psql('postgres',
 		"SELECT concat_ws(' ', declared_by, acknowledged_by, resolved_by, closed_by) FROM incident WHERE code = '$code'"),
 	'regress_responder regress_responder regress_responder regress_responder',
