@@ -640,7 +640,8 @@ BEGIN
                      THEN @extschema@.incident_classify(pg_catalog.jsonb_build_object('page_load_s', coalesce(latency, 0) / 1000))
                      ELSE 'P1' END,
                 pg_catalog.format('%s is %s', p.name, CASE WHEN new_state = 'flapping' THEN 'flapping' ELSE 'down' END),
-                pg_catalog.format('Probe %s (%s) failed %s checks in a row: %s.', p.name, coalesce(p.url, 'SQL'),
+                pg_catalog.format('Probe %s (%s) failed %s checks in a row: %s.', p.name,
+                                  coalesce(p.url, 'health check ' || p.health_check, 'SQL'),
                                   s.consecutive_failures, failure_),
                 least(s.first_failure_at, at_));
             SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = code_;
@@ -663,7 +664,14 @@ BEGIN
             pg_catalog.jsonb_build_object('probe', p.name, 'change', new_state, 'failure', failure_,
                                           'result_id', result_id, 'status', result -> 'status',
                                           'error', pg_catalog.left(result ->> 'error', 200),
-                                          'first_failure_at', s.first_failure_at),
+                                          'first_failure_at', s.first_failure_at)
+            -- a built-in database probe brings the check's own account as evidence (82_health.sql)
+            || CASE WHEN p.health_check IS NULL THEN '{}'
+                    ELSE pg_catalog.jsonb_build_object('health', (
+                             SELECT pg_catalog.jsonb_build_object('check', h.check_name, 'status', h.status,
+                                                                  'value', h.value, 'unit', h.unit,
+                                                                  'detail', h.detail, 'evidence', h.evidence)
+                               FROM @extschema@.incident__health(p.health_check) h)) END,
             at_);
       END IF;
     ELSIF inc.id IS NOT NULL AND NOT ok_ AND previous_failure IS NOT NULL AND failure_ IS DISTINCT FROM previous_failure THEN

@@ -2170,7 +2170,8 @@ BEGIN
                      THEN @extschema@.incident_classify(pg_catalog.jsonb_build_object('page_load_s', coalesce(latency, 0) / 1000))
                      ELSE 'P1' END,
                 pg_catalog.format('%s is %s', p.name, CASE WHEN new_state = 'flapping' THEN 'flapping' ELSE 'down' END),
-                pg_catalog.format('Probe %s (%s) failed %s checks in a row: %s.', p.name, coalesce(p.url, 'SQL'),
+                pg_catalog.format('Probe %s (%s) failed %s checks in a row: %s.', p.name,
+                                  coalesce(p.url, 'health check ' || p.health_check, 'SQL'),
                                   s.consecutive_failures, failure_),
                 least(s.first_failure_at, at_));
             SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = code_;
@@ -2193,7 +2194,14 @@ BEGIN
             pg_catalog.jsonb_build_object('probe', p.name, 'change', new_state, 'failure', failure_,
                                           'result_id', result_id, 'status', result -> 'status',
                                           'error', pg_catalog.left(result ->> 'error', 200),
-                                          'first_failure_at', s.first_failure_at),
+                                          'first_failure_at', s.first_failure_at)
+            -- a built-in database probe brings the check's own account as evidence (82_health.sql)
+            || CASE WHEN p.health_check IS NULL THEN '{}'
+                    ELSE pg_catalog.jsonb_build_object('health', (
+                             SELECT pg_catalog.jsonb_build_object('check', h.check_name, 'status', h.status,
+                                                                  'value', h.value, 'unit', h.unit,
+                                                                  'detail', h.detail, 'evidence', h.evidence)
+                               FROM @extschema@.incident__health(p.health_check) h)) END,
             at_);
       END IF;
     ELSIF inc.id IS NOT NULL AND NOT ok_ AND previous_failure IS NOT NULL AND failure_ IS DISTINCT FROM previous_failure THEN
@@ -4444,7 +4452,7 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__health_row(@extschema@.incident_health_threshold, numeric, text, jsonb, text) IS
 'Internal: a row of incident_health: the value judged against the check''s thresholds (at or past critical is critical, at or past warning a warning), or forced_status when the check decides by itself.';
 
-CREATE FUNCTION @extschema@.incident__health(
+CREATE FUNCTION @extschema@.incident__health(only_check text DEFAULT NULL,
     OUT check_name text, OUT status text, OUT value numeric, OUT unit text,
     OUT warning numeric, OUT critical numeric, OUT detail text, OUT evidence jsonb)
 RETURNS SETOF record
@@ -4461,7 +4469,10 @@ DECLARE
     forced text;
     problem text;
 BEGIN
-    FOR t IN SELECT * FROM @extschema@.incident_health_threshold h WHERE h.enabled ORDER BY h.check_name LOOP
+    -- every enabled check, or the one asked for whether enabled or not
+    FOR t IN SELECT * FROM @extschema@.incident_health_threshold h
+              WHERE CASE WHEN only_check IS NULL THEN h.enabled ELSE h.check_name = only_check END
+              ORDER BY h.check_name LOOP
         v := NULL; d := NULL; ev := '[]'; forced := NULL;
         BEGIN
             CASE t.check_name
@@ -4659,12 +4670,12 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION @extschema@.incident__health() IS
-'Internal: runs every enabled check of incident_health_threshold over every session, whoever calls, and judges it; a check that fails to run is a warning that says why. Its evidence names pids, roles, applications, databases, relations and ages, never a query''s text.';
+COMMENT ON FUNCTION @extschema@.incident__health(text) IS
+'Internal: runs every enabled check of incident_health_threshold (or only the one named, enabled or not) over every session, whoever calls, and judges it; a check that fails to run is a warning that says why. Its evidence names pids, roles, applications, databases, relations and ages, never a query''s text.';
 
 CREATE VIEW @extschema@.incident_health AS
 SELECT h.check_name, h.status, h.value, h.unit, h.warning, h.critical, h.detail, h.evidence
-  FROM @extschema@.incident__health() h;
+  FROM @extschema@.incident__health(NULL) h;
 
 COMMENT ON VIEW @extschema@.incident_health IS
 'One row per health check of the database: connections, transaction ID and multixact age, long queries and transactions, idle in transaction, lock waits and blockers, prepared transactions, replication lag and slots, sequences and overdue vacuums, each ok, warning or critical against incident_health_threshold. It sees every session whoever reads it, and shows no query text.';
@@ -4690,13 +4701,13 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The checks are the rows of incident_health_threshold, such as connections or lock_blocked.';
     END IF;
-    SELECT h.status INTO s FROM @extschema@.incident__health() h WHERE h.check_name = incident_health_level.check_name;
+    SELECT h.status INTO s FROM @extschema@.incident__health(incident_health_level.check_name) h;
     RETURN CASE s WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 WHEN 'ok' THEN 0 END;
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident_health_level(text) IS
-'The status of one incident_health check as a number, for a SQL probe: 0 ok, 1 warning, 2 critical, NULL when the check is disabled. incident_probe_sql(''db-locks'', $$SELECT incident_health_level(''lock_blocked'')$$, warn => 1, crit => 2, run_as => ''incident_viewer'') declares an incident when it turns critical.';
+'The status of one incident_health check as a number, for a SQL probe: 0 ok, 1 warning, 2 critical (a check disabled in incident_health_threshold still runs here). The built-in probes db-<check> call it with warn 0 and crit 1: degraded at a warning, failing when critical.';
 
 ------------------------------------------------------------------------------
 -- What changed: DDL, privileges, roles and settings
@@ -4948,10 +4959,64 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__note_recent_changes(@extschema@.incident, timestamptz) IS
 'Internal, for incident_declare(): when anything changed in the pg_incident.recent_changes_hours before the declaration (DDL, privileges, roles, settings, a restart or reload), adds a note to the new incident with the count and the latest 20 changes.';
 
+------------------------------------------------------------------------------
+-- Built-in database probes
+------------------------------------------------------------------------------
+
+-- Each check is also a SQL probe the background worker runs, with the probe
+-- machinery (hysteresis, one incident per component, maintenance windows,
+-- incident_probe_status): db-<check> returns incident_health_level(check),
+-- so that a warning makes it degraded and critical failing. The seeded
+-- probes have fixed negative ids, the same in every installation, so that
+-- a dump restored into a new one finds them where they were.
+ALTER TABLE @extschema@.incident_probe
+    ADD COLUMN health_check text
+        REFERENCES @extschema@.incident_health_threshold (check_name) ON DELETE CASCADE,
+    ADD COLUMN is_default boolean NOT NULL DEFAULT false;
+
+COMMENT ON COLUMN @extschema@.incident_probe.health_check IS 'For a built-in database probe, the incident_health check it runs: the incidents it declares get the check''s detail and evidence on their timeline.';
+COMMENT ON COLUMN @extschema@.incident_probe.is_default IS 'True while a built-in probe is as seeded; editing it clears the flag so that pg_dump keeps the edit.';
+
+INSERT INTO @extschema@.incident_probe
+    (id, name, kind, every, timeout, failures, recoveries, severity, component, query, warn, crit, run_as,
+     health_check, created_by, is_default)
+SELECT v.id, 'db-' || pg_catalog.replace(v.check_name, '_', '-'), 'sql', v.every::interval, '20 seconds', v.failures, 2,
+       v.severity, 'database',
+       pg_catalog.format('SELECT @extschema@.incident_health_level(%L)', v.check_name), 0, 1, 'incident_viewer',
+       v.check_name, 'pg_incident', true
+  FROM (VALUES (-1, 'connections', '30 seconds', 3, 'P1'),
+               (-2, 'xid_age', '1 minute', 2, 'P1'),
+               (-3, 'mxid_age', '1 minute', 2, 'P1'),
+               (-4, 'lock_blocked', '30 seconds', 3, 'P2'),
+               (-5, 'lock_wait', '30 seconds', 3, 'P2'),
+               (-6, 'idle_in_transaction', '1 minute', 2, 'P3'),
+               (-7, 'long_query', '1 minute', 2, 'P3'),
+               (-8, 'long_transaction', '1 minute', 2, 'P3'),
+               (-9, 'prepared_transaction', '1 minute', 2, 'P3'),
+               (-10, 'replication_lag', '30 seconds', 3, 'P2'),
+               (-11, 'slot_retained_wal', '1 minute', 2, 'P2'),
+               (-12, 'sequence_usage', '5 minutes', 1, 'P2'),
+               (-13, 'vacuum_overdue', '5 minutes', 1, 'P3')) v(id, check_name, every, failures, severity);
+
+INSERT INTO @extschema@.incident_probe_state (probe_id, since, next_run_at)
+SELECT p.id, pg_catalog.clock_timestamp(), pg_catalog.clock_timestamp()
+  FROM @extschema@.incident_probe p WHERE p.health_check IS NOT NULL;
+
+SELECT @extschema@.incident__seeded_table('@extschema@.incident_probe', 'name');
+-- a pristine built-in probe is not dumped, and no built-in probe's state is:
+-- the restore's CREATE EXTENSION makes both anew
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.incident_probe_state', 'WHERE probe_id > 0');
+
+-- how often, how many failures, how severe and whether at all are the
+-- admin's to change in place; the rest through incident_probe_sql()
+GRANT SELECT (health_check, is_default) ON @extschema@.incident_probe TO incident_viewer;
+GRANT UPDATE (every, timeout, failures, recoveries, severity, component, enabled, resolve_on_recovery)
+   ON @extschema@.incident_probe TO incident_admin;
+
 GRANT EXECUTE ON FUNCTION @extschema@.incident__relation_bytes(oid), @extschema@.incident__sequence_last_value(oid),
                           @extschema@.incident__connection_limit(), @extschema@.incident__connection_counts(),
                           @extschema@.incident__xmin_holders(), @extschema@.incident__sequence_usage(),
-                          @extschema@.incident__health(), @extschema@.incident_health_level(text),
+                          @extschema@.incident__health(text), @extschema@.incident_health_level(text),
                           @extschema@.incident__pending_settings()
    TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_table_sizes, @extschema@.incident_connections, @extschema@.incident_long_transactions,
@@ -5002,7 +5067,7 @@ BEGIN
       FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pg_stat_statements';
     IF pss IS NULL THEN
-        RAISE EXCEPTION 'pg_stat_statements is not installed in database "%"', pg_catalog.current_database()
+        RAISE EXCEPTION 'pg_stat_statements is not installed in this database'
             USING ERRCODE = 'undefined_object',
                   DETAIL = 'incident_top_queries() reads the statistics of the pg_stat_statements extension.',
                   HINT = 'Add pg_stat_statements to shared_preload_libraries, restart, then CREATE EXTENSION pg_stat_statements.';

@@ -36,7 +36,7 @@ SELECT is_default FROM incident_health_threshold WHERE check_name = 'connections
 UPDATE incident_health_threshold SET enabled = false WHERE check_name = 'replication_lag';
 RESET ROLE;
 SELECT count(*) AS replication_lag_rows FROM incident_health WHERE check_name = 'replication_lag';
-SELECT incident_health_level('connections') AS connections, incident_health_level('replication_lag') AS disabled,
+SELECT incident_health_level('connections') AS connections, incident_health_level('replication_lag') AS disabled_still_runs,
        incident_health_level('lock_blocked') AS lock_blocked;
 SELECT incident_health_level('disk_full');
 
@@ -82,7 +82,7 @@ SELECT relid, kind, partition_of, partitions,
        table_bytes = pg_relation_size(relid) + pg_relation_size(relid, 'fsm') + pg_relation_size(relid, 'vm') AS heap_ok,
        toast_bytes > 0 AS has_toast, index_bytes = pg_indexes_size(relid) AS index_ok,
        total_bytes = pg_total_relation_size(relid) AS total_ok, total_size = pg_size_pretty(total_bytes) AS pretty_ok
-  FROM incident_table_sizes WHERE relid IN ('h_big'::regclass, 'h_part_1'::regclass, 'h_part_2a'::regclass);
+  FROM incident_table_sizes WHERE relid IN ('h_big'::regclass, 'h_part_1'::regclass, 'h_part_2a'::regclass) ORDER BY relid::text;
 SELECT relid, kind, partition_of, partitions,
        total_bytes = (SELECT sum(pg_total_relation_size(c)) FROM (VALUES ('h_part_1'::regclass), ('h_part_2a'), ('h_part_2b')) v(c)
                        WHERE relid = '"H Part"'::regclass OR c::text LIKE 'h\_part\_2_') AS sums_leaves,
@@ -159,6 +159,30 @@ SET pg_incident.recent_changes_hours = 0;
 SELECT incident_declare('P3', 'reports are slow again') AS code \gset
 SELECT count(*) AS events FROM incident_event e JOIN incident i ON i.id = e.incident_id WHERE i.code = :'code';
 RESET pg_incident.recent_changes_hours;
+
+-- the built-in database probes: one per check, seeded, editable in place
+SELECT id, name, every, failures, severity, component, query, warn, crit, run_as, enabled, is_default
+  FROM incident_probe WHERE health_check IS NOT NULL ORDER BY id DESC;
+SELECT count(*) AS scheduled FROM incident_probe_status WHERE name LIKE 'db-%' AND state = 'unknown';
+SET ROLE regress_h_admin;
+UPDATE incident_probe SET enabled = false, failures = 5 WHERE name = 'db-long-query';
+UPDATE incident_probe SET query = 'SELECT 1' WHERE name = 'db-connections';
+RESET ROLE;
+SET ROLE regress_h_viewer;
+UPDATE incident_probe SET enabled = false WHERE name = 'db-connections';
+RESET ROLE;
+SELECT name, enabled, failures, is_default FROM incident_probe WHERE name IN ('db-long-query', 'db-connections') ORDER BY name;
+-- a critical check declares an incident of the probe's severity, with the check's account as evidence
+SELECT ok, state, failure, value FROM incident_probe_run('db-sequence-usage', record => true);
+SELECT i.severity, i.title, i.source, i.component, e.details -> 'health' ->> 'check' AS check_name,
+       e.details -> 'health' ->> 'status' AS status, e.details -> 'health' ->> 'detail' AS detail,
+       e.details -> 'health' -> 'evidence' -> 0 ->> 'sequence' AS worst
+  FROM incident i JOIN incident_event e ON e.incident_id = i.id AND e.kind = 'probe'
+ WHERE i.source = 'probe';
+SELECT ok, state FROM incident_probe_run('db-prepared-transaction', record => true);
+-- dropping one is remembered, so that a restore does not bring it back
+SELECT incident_probe_drop('db-vacuum-overdue');
+SELECT table_name, key FROM incident_deleted_default WHERE table_name = 'incident_probe';
 
 -- incident_top_queries needs pg_stat_statements
 SELECT * FROM incident_top_queries();

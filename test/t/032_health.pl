@@ -26,6 +26,7 @@ $node->init(allows_streaming => 1);
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_incident, pg_stat_statements'
 pg_incident.enabled = off
+pg_incident.naptime = 200
 max_connections = 30
 });
 $node->start;
@@ -71,7 +72,14 @@ unlike($node->safe_psql('postgres', q{SELECT evidence::text FROM incident_health
 	qr/count\(\*\)/, 'the evidence never carries the query text');
 $idle->query_safe('COMMIT');
 
-# ---- a root blocking three sessions ----
+# ---- a root blocking three sessions, and the built-in probe declaring it ----
+# only db-lock-blocked runs, every second, alerting at the first failure
+$node->safe_psql('postgres', q{
+UPDATE incident_probe SET enabled = (name = 'db-lock-blocked') WHERE health_check IS NOT NULL;
+UPDATE incident_probe SET every = '1 second', failures = 1 WHERE name = 'db-lock-blocked';
+ALTER SYSTEM SET pg_incident.enabled = on;
+SELECT pg_reload_conf();
+});
 my $root = $node->background_psql('postgres');
 $root->query_safe(q{BEGIN; UPDATE queue SET v = 'y' WHERE id = 1});
 my $root_pid = $root->query_safe('SELECT pg_backend_pid()');
@@ -91,8 +99,17 @@ is( $node->safe_psql('postgres', q{SELECT (evidence -> 0 ->> 'root_pid') || ' ' 
 like(health('lock_wait'), qr/^ok\|pid \d+ has waited [0-9.]+ s for (ShareLock|ExclusiveLock) on /, 'lock_wait names the longest waiter');
 is( $node->safe_psql('postgres', q{SELECT sum(waiting_on_lock) FROM incident_connections}, extra_params => [ '-U', 'regress_viewer' ]),
 	'3', 'incident_connections counts the waiters for a viewer too');
+ok( $node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM incident WHERE source = 'probe'}),
+	'the worker\'s built-in probe db-lock-blocked declares an incident');
+is( $node->safe_psql('postgres', q{
+        SELECT i.severity || ' ' || i.component || ' ' || (e.details -> 'health' ->> 'status') || ' '
+               || (e.details -> 'health' -> 'evidence' -> 0 ->> 'root_pid')
+          FROM incident i JOIN incident_event e ON e.incident_id = i.id AND e.kind = 'probe'
+         WHERE i.source = 'probe'}),
+	"P2 database critical $root_pid", 'of its severity, with the root blocker as evidence on the timeline');
 $root->query_safe('ROLLBACK');
 $_->quit for @waiters;
+$node->safe_psql('postgres', q{ALTER SYSTEM SET pg_incident.enabled = off; SELECT pg_reload_conf()});
 
 # ---- nothing waits for a lock ----
 my $size = $node->safe_psql('postgres', q{SELECT pg_total_relation_size('queue')});
