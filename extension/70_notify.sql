@@ -212,9 +212,11 @@ CREATE FUNCTION @extschema@.incident__notification_json(inc @extschema@.incident
 RETURNS json
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
+SET TimeZone = 'UTC'
 AS $$
 BEGIN
-    -- json, not jsonb: the keys in this order, and no binary form to build
+    -- json, not jsonb: the keys in this order, and no binary form to build;
+    -- every time in UTC, whatever the TimeZone of the session that queued it
     RETURN pg_catalog.json_build_object(
         'version', 1,
         'event_id', e.id,
@@ -244,7 +246,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__notification_json(@extschema@.incident, @extschema@.incident_event, text) IS
-'Internal: the json envelope (version 1) of an event: event id, kind, time, actor, the role that recorded it, message, details, and the incident''s code, severity, status, title, component, times, roles, clocks and link.';
+'Internal: the json envelope (version 1) of an event: event id, kind, time, actor, the role that recorded it, message, details, and the incident''s code, severity, status, title, component, times, roles, clocks and link; every time in UTC (+00:00), whatever the session''s TimeZone.';
 
 -- what Slack would read as markup stays text: & < > escaped (no <!channel>
 -- from a title); and the plain @channel, @here, @all and @everyone that

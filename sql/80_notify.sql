@@ -293,3 +293,15 @@ SELECT -1, e.id, e.incident_id, e.kind, '{}', 'application/json', e.at, e.at, e.
 SELECT incident__notification_prune(interval '1 day') >= 1 AS pruned;
 SELECT NOT EXISTS (SELECT FROM incident_notification WHERE channel_id = -1) AS none_left;
 SELECT incident_resolve(:'r', 'done');
+
+-- the envelope's times are UTC whatever the TimeZone of the session that queued it
+SET TimeZone = 'Asia/Riyadh';
+SELECT incident_declare('P1', 'envelope time zone') AS tz \gset
+SELECT n.body::jsonb ->> 'at' LIKE '2026-%+00:00' AS at_utc,
+       n.body::jsonb -> 'incident' ->> 'declared_at' LIKE '%+00:00' AS declared_utc,
+       n.body::jsonb -> 'incident' -> 'clocks' ->> 'response_due' LIKE '%+00:00' AS clock_utc
+  FROM incident_notification n JOIN incident_channel c ON c.id = n.channel_id
+ WHERE c.format = 'json' AND n.incident_id = (SELECT id FROM incident WHERE code = :'tz') AND n.event_kind = 'declared'
+ LIMIT 1;
+SELECT incident_resolve(:'tz', 'done');
+RESET TimeZone;
