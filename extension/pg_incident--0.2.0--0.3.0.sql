@@ -3270,12 +3270,13 @@ $$;
 COMMENT ON FUNCTION @extschema@.incident__remind(@extschema@.incident, text, text, timestamptz, int) IS
 'Internal: writes a reminder timeline event (details: reminder update_overdue or response_breached, the due time, the overdue period, the person reminded and their contacts); the caller holds the incident''s row lock.';
 
-CREATE FUNCTION @extschema@.incident__sweep(OUT fired int, OUT next_at timestamptz)
+CREATE FUNCTION @extschema@.incident__sweep(OUT fired int, OUT next_at timestamptz, OUT held text[])
 RETURNS record
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
--- an incident locked by someone else's open transaction is skipped, and no
--- other lock may hold the worker longer than this
+-- an incident locked by someone else's open transaction is skipped (and
+-- named in held, which the worker logs), and no other lock may hold the
+-- worker longer than this
 SET lock_timeout = '2s'
 AS $$
 DECLARE
@@ -3287,6 +3288,7 @@ DECLARE
     n int;
 BEGIN
     fired := 0;
+    held := '{}';
 
     -- escalation levels due: each fired once, through incident_escalate's code
     -- (the view only for the unacknowledged incidents whose severity escalates)
@@ -3294,7 +3296,10 @@ BEGIN
         BEGIN
             FOR n IN 1 .. 100 LOOP
                 SELECT * INTO inc FROM @extschema@.incident i WHERE i.code = x.code FOR UPDATE SKIP LOCKED;
-                EXIT WHEN NOT FOUND;
+                IF NOT FOUND THEN
+                    held := held || x.code;
+                    EXIT;
+                END IF;
                 -- again under the lock: an acknowledgement or a person's escalation may have come first
                 EXIT WHEN NOT EXISTS (SELECT FROM @extschema@.incident_escalations e
                                        WHERE e.code = x.code AND e.due_at <= now_ AND e.level IS NOT NULL);
@@ -3302,7 +3307,7 @@ BEGIN
                 fired := fired + 1;
             END LOOP;
         EXCEPTION WHEN lock_not_available THEN
-            NULL;           -- next time
+            held := held || x.code;     -- next time
         WHEN OTHERS THEN
             RAISE WARNING 'pg_incident: could not escalate incident "%": %', x.code, SQLERRM;
         END;
@@ -3316,7 +3321,11 @@ BEGIN
                                    AND e.details->>'reminder' = 'response_breached') LOOP
         BEGIN
             SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = x.id FOR UPDATE SKIP LOCKED;
-            CONTINUE WHEN NOT FOUND OR inc.status <> 'declared' OR inc.response_due > now_
+            IF NOT FOUND THEN
+                held := held || x.code;
+                CONTINUE;
+            END IF;
+            CONTINUE WHEN inc.status <> 'declared' OR inc.response_due > now_
                 OR EXISTS (SELECT FROM @extschema@.incident_event e
                             WHERE e.incident_id = inc.id AND e.kind = 'reminder'
                               AND e.details->>'reminder' = 'response_breached');
@@ -3326,7 +3335,7 @@ BEGIN
                 inc.response_due, 0);
             fired := fired + 1;
         EXCEPTION WHEN lock_not_available THEN
-            NULL;
+            held := held || x.code;
         WHEN OTHERS THEN
             RAISE WARNING 'pg_incident: could not record the breach of incident "%": %', x.code, SQLERRM;
         END;
@@ -3337,7 +3346,11 @@ BEGIN
               WHERE i.status NOT IN ('declared', 'resolved', 'closed') AND i.next_update_due <= now_ LOOP
         BEGIN
             SELECT * INTO inc FROM @extschema@.incident i WHERE i.id = x.id FOR UPDATE SKIP LOCKED;
-            CONTINUE WHEN NOT FOUND OR inc.status IN ('declared', 'resolved', 'closed') OR inc.next_update_due > now_;
+            IF NOT FOUND THEN
+                held := held || x.code;
+                CONTINUE;
+            END IF;
+            CONTINUE WHEN inc.status IN ('declared', 'resolved', 'closed') OR inc.next_update_due > now_;
             SELECT s.update_every INTO every_ FROM @extschema@.incident_severity s WHERE s.severity = inc.severity;
             period_ := pg_catalog.floor(pg_catalog.date_part('epoch', now_ - inc.next_update_due)
                                         / pg_catalog.date_part('epoch', every_))::int;
@@ -3353,7 +3366,7 @@ BEGIN
                 inc.next_update_due, period_);
             fired := fired + 1;
         EXCEPTION WHEN lock_not_available THEN
-            NULL;
+            held := held || x.code;
         WHEN OTHERS THEN
             RAISE WARNING 'pg_incident: could not remind incident "%": %', x.code, SQLERRM;
         END;
@@ -3384,7 +3397,7 @@ CREATE INDEX incident_update_due_idx ON @extschema@.incident (next_update_due)
     WHERE status NOT IN ('declared', 'resolved', 'closed');
 
 COMMENT ON FUNCTION @extschema@.incident__sweep() IS
-'Internal, for the worker: fires what is due by incident_now(): each escalation level of an unacknowledged incident (through the code of incident_escalate, once per step), a reminder when an incident''s response deadline passes unacknowledged (once), and a reminder when a status update is overdue (once per period of the severity''s cadence) to its communications lead, commander or acknowledger. Skips an incident someone holds locked. Returns how many it fired and when the next is due.';
+'Internal, for the worker: fires what is due by incident_now(): each escalation level of an unacknowledged incident (through the code of incident_escalate, once per step), a reminder when an incident''s response deadline passes unacknowledged (once), and a reminder when a status update is overdue (once per period of the severity''s cadence) to its communications lead, commander or acknowledger. Skips an incident someone holds locked, and names it in held. Returns how many it fired, when the next is due and the incidents it had to skip.';
 
 ------------------------------------------------------------------------------
 -- What users call

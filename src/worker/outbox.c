@@ -51,6 +51,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "http.h"
@@ -478,6 +479,62 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 }
 
 /*
+ * Logs each incident the sweep had to skip because a session holds its row
+ * (an UPDATE not yet committed, a SELECT ... FOR UPDATE left open): once
+ * when it is first held, and once when it is free again, not at every
+ * sweep. held is the sweep's text[] (codes, maybe repeated).
+ */
+static void
+outbox_note_held(Datum held, bool isnull)
+{
+	/* the codes held at the last sweep, as ",code,code," in TopMemoryContext */
+	static char *held_last = NULL;
+	StringInfoData now;
+	Datum	   *codes = NULL;
+	int			ncodes = 0;
+
+	initStringInfo(&now);
+	appendStringInfoChar(&now, ',');
+	if (!isnull)
+		deconstruct_array(DatumGetArrayTypeP(held), TEXTOID, -1, false, TYPALIGN_INT, &codes, NULL, &ncodes);
+	for (int i = 0; i < ncodes; i++)
+	{
+		char	   *code = TextDatumGetCString(codes[i]);
+		char	   *key = psprintf(",%s,", code);
+
+		CHECK_FOR_INTERRUPTS();
+		if (strstr(now.data, key) != NULL)
+			continue;
+		appendStringInfo(&now, "%s,", code);
+		if (held_last == NULL || strstr(held_last, key) == NULL)
+			ereport(LOG,
+					(errmsg("pg_incident: incident %s is due for an escalation or a reminder, but another session holds its row",
+							code),
+					 errhint("An uncommitted change to the incident holds back its pages; incident_long_transactions shows who is idle in transaction.")));
+	}
+	if (held_last != NULL)
+	{
+		char	   *p = held_last + 1;
+		char	   *end;
+
+		while ((end = strchr(p, ',')) != NULL)
+		{
+			char	   *code = pnstrdup(p, end - p);
+			char	   *key = psprintf(",%s,", code);
+
+			if (strstr(now.data, key) == NULL)
+				ereport(LOG,
+						(errmsg("pg_incident: incident %s is no longer held by another session",
+								code)));
+			p = end + 1;
+		}
+		pfree(held_last);
+	}
+	held_last = MemoryContextStrdup(TopMemoryContext, now.data);
+	pfree(now.data);
+}
+
+/*
  * Fires the escalation levels and reminders that are due
  * (incident__sweep), and notes when the next is; returns how many fired.
  * A change no event tells of (an edited escalation policy) is seen within
@@ -486,7 +543,7 @@ outbox_record_results(HttpEngine *engine, int retry_max_ms, int dead_after_s)
 int
 outbox_sweep(void)
 {
-	char	   *q = psprintf("SELECT fired, next_at FROM %s.incident__sweep()", probe_schema());
+	char	   *q = psprintf("SELECT fired, next_at, held FROM %s.incident__sweep()", probe_schema());
 	bool		isnull;
 	Datum		d;
 	int			fired;
@@ -505,6 +562,8 @@ outbox_sweep(void)
 	 * later, not at once.
 	 */
 	sweep_next_at = Max(sweep_next_at, TimestampTzPlusMilliseconds(sweep_last, SWEEP_MIN_INTERVAL_MS));
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+	outbox_note_held(d, isnull);
 	return fired;
 }
 

@@ -267,6 +267,30 @@ is( $node->safe_psql('postgres', qq{SELECT count(*) FROM incident_timeline WHERE
 	'1', 'acknowledging stops the levels after it');
 $node->safe_psql('postgres', qq{SELECT incident_acknowledge('$esc', 'Omar')});
 
+# a session holding the incident's row holds back its next level, and the log says so
+my $hold = $node->safe_psql('postgres', q{SELECT incident_declare('P1', 'the queue is stuck')});
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) = 1 FROM incident_timeline WHERE code = '$hold' AND kind = 'escalated'}),
+	'level 1 of a held incident fires before anyone holds it');
+my $log_at = -s $node->logfile;
+my $holder = $node->background_psql('postgres');
+$holder->query_safe(qq{BEGIN; SELECT incident_note('$hold', 'looking, not acknowledged yet')});
+my $held_line = qr/pg_incident: incident \Q$hold\E is due for an escalation or a reminder, but another session holds its row/;
+ok( wait_for(sub { substr(slurp_file($node->logfile), $log_at) =~ $held_line }),
+	'the worker logs that the due level is held back by a session');
+is( $node->safe_psql('postgres', qq{SELECT count(*) FROM incident_timeline WHERE code = '$hold' AND kind = 'escalated'}),
+	'1', 'and does not fire it meanwhile');
+$holder->query_safe('COMMIT');
+$holder->quit;
+ok( $node->poll_query_until('postgres',
+		qq{SELECT count(*) >= 2 FROM incident_timeline WHERE code = '$hold' AND kind = 'escalated'}),
+	'once the session commits, the held level fires');
+my @held_lines = grep { $_ =~ $held_line } split /\n/, substr(slurp_file($node->logfile), $log_at);
+is(scalar @held_lines, 1, 'the held incident is logged once, not at every sweep');
+like(substr(slurp_file($node->logfile), $log_at), qr/pg_incident: incident \Q$hold\E is no longer held by another session/,
+	'and its release once');
+$node->safe_psql('postgres', qq{SELECT incident_acknowledge('$hold', 'Omar')});
+
 # ---- reminders: a response deadline breached, and status updates overdue ----
 $node->safe_psql('postgres', q{UPDATE incident_severity SET response_time = '1 second', update_every = '2 seconds' WHERE severity = 'P3'});
 my $slowack = $node->safe_psql('postgres', q{SELECT incident_declare('P3', 'reports are late')});
