@@ -4358,7 +4358,7 @@ COMMENT ON FUNCTION @extschema@.incident__sequence_usage() IS
 
 CREATE VIEW @extschema@.incident_sequences AS
 SELECT u.relid, u.schema_name, u.sequence_name, u.data_type, u.owned_by, u.column_type,
-       u.last_value, u.increment_by, u.limit_value, u.remaining::bigint AS remaining, u.used_pct, u.cycles
+       u.last_value, u.increment_by, u.limit_value, u.remaining, u.used_pct, u.cycles
   FROM @extschema@.incident__sequence_usage() u;
 
 COMMENT ON VIEW @extschema@.incident_sequences IS
@@ -4441,7 +4441,7 @@ VALUES
     ('sequence_usage', 75, 90, 'percent',
      'The most used sequence''s share of its range, up to what its column can hold.', true),
     ('vacuum_overdue', 86400, 604800, 'seconds',
-     'The longest a table past its autovacuum threshold has gone since its last vacuum (counted from the statistics reset when never vacuumed).', true);
+     'The longest a table past its autovacuum threshold has gone since its last vacuum (tables never vacuumed since the statistics were reset are left out).', true);
 
 SELECT @extschema@.incident__seeded_table('@extschema@.incident_health_threshold', 'check_name');
 SELECT @extschema@.incident__checked_table('@extschema@.incident_health_threshold', 'check_name:lower');
