@@ -798,14 +798,22 @@ BEGIN
                                                  pg_catalog.pg_size_pretty(coalesce(r.bytes, 0))) END;
                 ev := coalesce(r.top, '[]');
             WHEN 'sequence_usage' THEN
-                SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object('sequence', x.relid::text, 'owned_by', x.owned_by,
-                                                'used_pct', x.used_pct, 'remaining', x.remaining) ORDER BY x.used_pct DESC) AS top,
+                -- every sequence counts; only those the reader may read are named
+                SELECT pg_catalog.jsonb_agg(CASE WHEN x.readable
+                                                 THEN pg_catalog.jsonb_build_object('sequence', x.relid::text, 'owned_by', x.owned_by,
+                                                                                    'used_pct', x.used_pct, 'remaining', x.remaining)
+                                                 ELSE pg_catalog.jsonb_build_object('sequence', NULL, 'readable', false,
+                                                                                    'used_pct', x.used_pct) END
+                                            ORDER BY x.used_pct DESC) AS top,
                        pg_catalog.max(x.used_pct) AS pct
                   INTO r
-                  FROM (SELECT u.* FROM @extschema@.incident__sequence_usage() u
+                  FROM (SELECT u.*, pg_catalog.has_sequence_privilege(@extschema@.incident_invoker(), u.relid, 'SELECT,USAGE') AS readable
+                          FROM @extschema@.incident__sequence_usage() u
                          WHERE u.used_pct IS NOT NULL ORDER BY u.used_pct DESC LIMIT 5) x;
                 v := coalesce(r.pct, 0);
                 d := CASE WHEN r.pct IS NULL THEN 'no sequence in use'
+                          WHEN r.top -> 0 ->> 'sequence' IS NULL
+                          THEN pg_catalog.format('a sequence you may not read has used %s %% of its range', r.pct)
                           ELSE pg_catalog.format('sequence %s%s has used %s %% of its range (%s values left)',
                                                  r.top -> 0 ->> 'sequence',
                                                  coalesce(' (' || (r.top -> 0 ->> 'owned_by') || ')', ''),
@@ -869,8 +877,13 @@ AS $$
 DECLARE
     s text;
 BEGIN
+    IF check_name IS NULL THEN
+        RAISE EXCEPTION 'check_name must not be null'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Name a check of incident_health_threshold, such as connections or lock_blocked.';
+    END IF;
     IF NOT EXISTS (SELECT FROM @extschema@.incident_health_threshold t WHERE t.check_name = incident_health_level.check_name) THEN
-        RAISE EXCEPTION 'unknown health check "%"', @extschema@.incident__quote(check_name)
+        RAISE EXCEPTION 'unrecognized health check "%"', @extschema@.incident__quote(check_name)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'The checks are the rows of incident_health_threshold, such as connections or lock_blocked.';
     END IF;
@@ -909,10 +922,10 @@ COMMENT ON COLUMN @extschema@.incident_change.at IS 'When the command completed 
 COMMENT ON COLUMN @extschema@.incident_change.kind IS 'ddl (create or alter), drop, privilege (GRANT, REVOKE, ALTER DEFAULT PRIVILEGES), role (CREATE, ALTER, DROP ROLE, GRANT role) or setting (ALTER SYSTEM).';
 COMMENT ON COLUMN @extschema@.incident_change.command_tag IS 'The command, as its completion tag: CREATE INDEX, ALTER TABLE, DROP TABLE, GRANT ...';
 COMMENT ON COLUMN @extschema@.incident_change.object_type IS 'The kind of object, as pg_event_trigger_ddl_commands() names it: table, index, function, TABLE (for GRANT) ...';
-COMMENT ON COLUMN @extschema@.incident_change.object_identity IS 'The object, schema-qualified; NULL for GRANT and REVOKE, whose objects statement shows.';
+COMMENT ON COLUMN @extschema@.incident_change.object_identity IS 'The object, schema-qualified; for role changes the role(s), for ALTER SYSTEM the setting; NULL for GRANT and REVOKE, whose objects statement shows.';
 COMMENT ON COLUMN @extschema@.incident_change.role_name IS 'The role the command ran as (current_user).';
 COMMENT ON COLUMN @extschema@.incident_change.session_role IS 'The role that logged in (session_user): who to ask.';
-COMMENT ON COLUMN @extschema@.incident_change.statement IS 'For privilege, role and setting changes, the statement as the client sent it (at most 1000 characters), with every quoted literal replaced by ''...'' so that no password is kept; NULL for DDL, whose object says what changed.';
+COMMENT ON COLUMN @extschema@.incident_change.statement IS 'For privilege, role and setting changes, the command rebuilt from its parse tree (at most 1000 characters): roles, options, privileges and objects by name, never a password, and a setting''s value only for a built-in setting every role may SHOW; never the text the client sent. NULL for DDL, whose object says what changed.';
 
 CREATE FUNCTION @extschema@.incident__refuse_change_update()
 RETURNS trigger
@@ -934,25 +947,13 @@ CREATE TRIGGER incident_change_no_update
     FOR EACH ROW EXECUTE FUNCTION @extschema@.incident__refuse_change_update();
 ALTER TABLE @extschema@.incident_change ENABLE ALWAYS TRIGGER incident_change_no_update;
 
-CREATE FUNCTION @extschema@.incident__redact_statement(statement text)
+CREATE FUNCTION @extschema@.incident__grant_text(command pg_catalog.pg_ddl_command)
 RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    -- every $tag$...$tag$, '...' and E'...' literal becomes '...': a password
-    -- given as a literal is never kept; identifiers and keywords are
-    -- (three passes: one RE mixing the two dollar forms loses its laziness)
-    SELECT pg_catalog.left(
-               pg_catalog.regexp_replace(
-                   pg_catalog.regexp_replace(
-                       pg_catalog.regexp_replace(statement, '\$\$.*?\$\$', '''...''', 'g'),
-                       '\$([A-Za-z_][A-Za-z_0-9]*)\$.*?\$\1\$', '''...''', 'g'),
-                   '[Ee]?''([^''\\]|''''|\\.)*(''|$)', '''...''', 'g'),
-               1000)
-$$;
+AS 'MODULE_PATHNAME', 'incident_grant_text'
+LANGUAGE C STABLE STRICT;
 
-COMMENT ON FUNCTION @extschema@.incident__redact_statement(text) IS
-'Internal: a statement as incident_change keeps it: every quoted or dollar-quoted literal replaced by ''...'', at most 1000 characters.';
+COMMENT ON FUNCTION @extschema@.incident__grant_text(pg_catalog.pg_ddl_command) IS
+'Internal, for incident_ddl_end: a GRANT, REVOKE or ALTER DEFAULT PRIVILEGES rebuilt from the collected command (privileges, objects by identity, the first 10 named, grantees), never from the client''s text; NULL for other commands.';
 
 CREATE FUNCTION @extschema@.incident__record_change(kind text, command_tag text, object_type text,
                                                     object_identity text, schema_name name, statement text)
@@ -971,12 +972,12 @@ BEGIN
     VALUES (kind, command_tag, object_type, object_identity, schema_name,
             @extschema@.incident_invoker(), session_user,
             nullif(pg_catalog.current_setting('application_name'), ''), pg_catalog.inet_client_addr(),
-            @extschema@.incident__redact_statement(statement));
+            pg_catalog.left(statement, 1000));
 END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__record_change(text, text, text, text, name, text) IS
-'Internal: appends a row to incident_change for the calling role and session (nothing on a standby or in a read-only transaction), the statement redacted.';
+'Internal: appends a row to incident_change for the calling role and session (nothing on a standby or in a read-only transaction); statement is what the caller rebuilt from the parsed command, never client text.';
 
 CREATE FUNCTION @extschema@.incident__ddl_end()
 RETURNS event_trigger
@@ -996,7 +997,7 @@ BEGIN
             PERFORM @extschema@.incident__record_change(
                 CASE WHEN r.command_tag IN ('GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES') THEN 'privilege' ELSE 'ddl' END,
                 r.command_tag, r.object_type, r.object_identity, r.schema_name,
-                CASE WHEN r.command_tag IN ('GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES') THEN pg_catalog.current_query() END);
+                CASE WHEN r.command_tag IN ('GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES') THEN @extschema@.incident__grant_text(r.command) END);
         END LOOP;
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
@@ -1047,24 +1048,51 @@ CREATE EVENT TRIGGER incident_ddl_end ON ddl_command_end
 CREATE EVENT TRIGGER incident_sql_drop ON sql_drop
     EXECUTE FUNCTION @extschema@.incident__sql_drop();
 
+CREATE FUNCTION @extschema@.incident__setting_pending(name text, vartype text, running text, file_value text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'incident_setting_pending'
+LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION @extschema@.incident__setting_pending(text, text, text, text) IS
+'Internal: whether a value of the configuration files, read as the setting reads values (units, on/off), differs from the running one (pg_settings.setting).';
+
+CREATE FUNCTION @extschema@.incident__setting_secret(name text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'incident_setting_secret'
+LANGUAGE C STABLE STRICT;
+
+COMMENT ON FUNCTION @extschema@.incident__setting_secret(text) IS
+'Internal: whether a setting''s value is for superusers alone (primary_conninfo and the like), hidden from SHOW ALL, or the setting is unknown.';
+
 CREATE FUNCTION @extschema@.incident__pending_settings(
-    OUT name text, OUT setting text, OUT pending text, OUT sourcefile text, OUT sourceline int, OUT pending_restart boolean)
+    OUT name text, OUT setting text, OUT pending text, OUT sourcefile text, OUT sourceline int,
+    OUT pending_restart boolean, OUT changed_at timestamptz)
 RETURNS SETOF record
 LANGUAGE sql STABLE
 SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     -- the last line of the configuration files for each setting, where it
-    -- differs from what the server runs with: a reload or restart is pending
-    SELECT f.name, s.setting, f.setting, f.sourcefile, f.sourceline, s.pending_restart
-      FROM (SELECT DISTINCT ON (x.name) x.* FROM pg_catalog.pg_file_settings x
-             WHERE x.error IS NULL ORDER BY x.name, x.seqno DESC) f
+    -- differs from what the server runs with: a reload or restart is
+    -- pending. A postmaster setting the running server cannot take says
+    -- "setting could not be applied"; a setting a session, role or
+    -- database overrides cannot be compared, and is left out.
+    SELECT f.name,
+           CASE WHEN NOT f.secret THEN s.setting || coalesce(s.unit, '') END, CASE WHEN NOT f.secret THEN f.setting END,
+           f.sourcefile, f.sourceline, s.context = 'postmaster',
+           (SELECT m.modification FROM pg_catalog.pg_stat_file(f.sourcefile, true) m)
+      FROM (SELECT DISTINCT ON (x.name) x.*, @extschema@.incident__setting_secret(x.name) AS secret
+              FROM pg_catalog.pg_file_settings x
+             ORDER BY x.name, x.seqno DESC) f
       JOIN pg_catalog.pg_settings s ON s.name = f.name
-     WHERE NOT f.applied AND (s.pending_restart OR f.setting IS DISTINCT FROM s.setting)
+     WHERE (f.error IS NULL OR (s.context = 'postmaster' AND f.error = 'setting could not be applied'))
+       AND s.context <> 'internal'
+       AND (s.context IN ('postmaster', 'sighup') OR s.source IN ('default', 'configuration file'))
+       AND @extschema@.incident__setting_pending(s.name, s.vartype, s.setting, f.setting)
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__pending_settings() IS
-'Internal: settings whose configuration files say something the server does not run with yet (a reload or a restart is pending), whoever calls; names and values only.';
+'Internal: settings whose configuration files say something the server does not run with yet (a reload or a restart is pending), whoever calls, dated by the file''s modification; names, and values except those of superuser-only settings.';
 
 CREATE VIEW @extschema@.incident_recent_changes AS
 SELECT c.at, c.kind, c.command_tag AS command, c.object_type, c.object_identity AS object,
@@ -1078,15 +1106,18 @@ SELECT pg_catalog.pg_conf_load_time(), 'server', 'configuration reloaded', NULL,
        NULL, NULL, NULL, NULL, NULL
  WHERE pg_catalog.pg_conf_load_time() > pg_catalog.pg_postmaster_start_time() + interval '1 second'
 UNION ALL
-SELECT pg_catalog.pg_conf_load_time(), 'setting',
+SELECT coalesce(p.changed_at, pg_catalog.pg_conf_load_time()), 'setting',
        CASE WHEN p.pending_restart THEN 'pending restart' ELSE 'pending reload' END,
        'setting', p.name, NULL, NULL, NULL, NULL,
-       pg_catalog.format('%s = %s in %s line %s; the server runs with %s', p.name, p.pending,
-                         p.sourcefile, p.sourceline, p.setting)
+       CASE WHEN p.pending IS NULL
+            THEN pg_catalog.format('%s changed in %s line %s (its value is for superusers only)', p.name,
+                                   p.sourcefile, p.sourceline)
+            ELSE pg_catalog.format('%s = %s in %s line %s; the server runs with %s', p.name, p.pending,
+                                   p.sourcefile, p.sourceline, p.setting) END
   FROM @extschema@.incident__pending_settings() p;
 
 COMMENT ON VIEW @extschema@.incident_recent_changes IS
-'What changed, for ORDER BY at DESC: the change log (DDL, drops, privileges, roles and ALTER SYSTEM), when the server started and last reloaded its configuration, and settings changed in the configuration files that wait for a reload or a restart (dated by the last reload). WHERE at > now() - interval ''6 hours'' for the playbook''s "review recent deployments".';
+'What changed, for ORDER BY at DESC: the change log (DDL, drops, privileges, roles and ALTER SYSTEM), when the server started and last reloaded its configuration, and settings changed in the configuration files that wait for a reload or a restart (dated by the file''s modification). WHERE at > now() - interval ''6 hours'' for the playbook''s "review recent deployments".';
 COMMENT ON COLUMN @extschema@.incident_recent_changes.kind IS 'ddl, drop, privilege, role, setting or server.';
 COMMENT ON COLUMN @extschema@.incident_recent_changes.command IS 'The command tag (CREATE INDEX, ALTER SYSTEM ...), or server started, configuration reloaded, pending reload, pending restart.';
 COMMENT ON COLUMN @extschema@.incident_recent_changes.object IS 'The object changed, or the setting''s name.';
@@ -1112,7 +1143,10 @@ BEGIN
                                                               'object', x.object, 'role', x.session_role)
                                 ORDER BY x.at DESC) FILTER (WHERE x.rn <= 20)
       INTO n, recent
-      FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.at DESC) AS rn
+      -- roles, settings and privileges first: twenty cheap CREATE INDEX
+      -- must not push the ALTER SYSTEM that matters out of the note
+      FROM (SELECT r.*, pg_catalog.row_number() OVER (ORDER BY r.kind IN ('role', 'setting', 'privilege', 'server') DESC,
+                                                               r.at DESC) AS rn
               FROM @extschema@.incident_recent_changes r
              WHERE r.at > incident__note_recent_changes.at - pg_catalog.make_interval(hours => hours)
                AND r.at <= incident__note_recent_changes.at) x;
@@ -1130,7 +1164,7 @@ END
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__note_recent_changes(@extschema@.incident, timestamptz) IS
-'Internal, for incident_declare(): when anything changed in the pg_incident.recent_changes_hours before the declaration (DDL, privileges, roles, settings, a restart or reload), adds a note to the new incident with the count and the latest 20 changes.';
+'Internal, for incident_declare(): when anything changed in the pg_incident.recent_changes_hours before the declaration (DDL, privileges, roles, settings, a restart or reload), adds a note to the new incident with the count and 20 changes (role, setting, privilege and server ones first, then the latest).';
 
 ------------------------------------------------------------------------------
 -- Built-in database probes
@@ -1226,12 +1260,17 @@ BEGIN
                 WHEN 'rows' THEN 's.rows'
                 WHEN 'io' THEN 's.shared_blks_read'
                 WHEN 'temp' THEN 's.temp_blks_written' END;
+    IF order_by IS NULL OR top IS NULL THEN
+        RAISE EXCEPTION '% must not be null', CASE WHEN order_by IS NULL THEN 'order_by' ELSE 'top' END
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Leave it out for the default: total_time, 20 queries.';
+    END IF;
     IF sort IS NULL THEN
         RAISE EXCEPTION 'invalid order_by "%"', @extschema@.incident__quote(order_by)
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Order by total_time, mean_time, calls, rows, io (blocks read) or temp (temporary blocks written).';
     END IF;
-    IF top IS NULL OR top < 1 OR top > 1000 THEN
+    IF top < 1 OR top > 1000 THEN
         RAISE EXCEPTION 'invalid top "%"', top
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Ask for 1 to 1000 queries.';
@@ -1260,7 +1299,13 @@ BEGIN
             '  LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid'
             ' WHERE s.toplevel'
             ' ORDER BY %1$s DESC LIMIT %3$s', sort, pss, top);
-    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    EXCEPTION WHEN undefined_column THEN
+        GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
+        RAISE EXCEPTION 'pg_stat_statements is too old here'
+            USING ERRCODE = 'feature_not_supported',
+                  DETAIL = pg_catalog.format('PostgreSQL says: %s.', problem),
+                  HINT = 'ALTER EXTENSION pg_stat_statements UPDATE (pg_incident reads version 1.9 or later).';
+    WHEN object_not_in_prerequisite_state THEN
         GET STACKED DIAGNOSTICS problem = MESSAGE_TEXT;
         RAISE EXCEPTION 'pg_stat_statements is installed but not loaded'
             USING ERRCODE = 'object_not_in_prerequisite_state',

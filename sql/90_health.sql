@@ -39,6 +39,7 @@ SELECT count(*) AS replication_lag_rows FROM incident_health WHERE check_name = 
 SELECT incident_health_level('connections') AS connections, incident_health_level('replication_lag') AS disabled_still_runs,
        incident_health_level('lock_blocked') AS lock_blocked;
 SELECT incident_health_level('disk_full');
+SELECT incident_health_level(NULL);
 
 -- connections: against max_connections less the reserved slots
 SELECT DISTINCT total_connections >= 1 AS counted,
@@ -124,14 +125,17 @@ GRANT SELECT ON h_big TO regress_h_viewer;
 SELECT kind, command, object_type, object, role_name = current_user AS by_me, session_role = session_user AS login
   FROM incident_recent_changes WHERE object LIKE 'public.h\_gone%' OR command = 'GRANT' ORDER BY at, command, object;
 SELECT statement FROM incident_change WHERE command_tag = 'GRANT' ORDER BY id DESC LIMIT 1;
--- role changes (pg_incident is preloaded here), their literals redacted
+-- role changes (pg_incident is preloaded here): rebuilt from the parse
+-- tree, so no password survives however the client wrote it
 ALTER ROLE regress_h_viewer PASSWORD 'secret' VALID UNTIL 'infinity';
-SELECT kind, command_tag, statement FROM incident_change WHERE kind = 'role' ORDER BY id;
-SELECT incident__redact_statement(s) FROM (VALUES
-    ($$ALTER ROLE r PASSWORD 'it''s'$$), ($$ALTER ROLE r PASSWORD E'a\'b' LOGIN$$),
-    ($q$CREATE ROLE r PASSWORD $$pw$$$q$), ($q$CREATE ROLE r PASSWORD $x$p$$w$x$ LOGIN$q$),
-    ($$ALTER ROLE r PASSWORD 'unterminated$$)) v(s);
-SELECT length(incident__redact_statement(repeat('x', 2000))) AS kept;
+ALTER ROLE regress_h_viewer PASSWORD $q$pw1 don't$q$ /* it's 'pw2' */;
+ALTER ROLE "regress_h_viewer" PASSWORD E'pw3\' x';
+GRANT SELECT ON h_big TO "regress_h_viewer" /* pw4 ' */; ALTER ROLE regress_h_viewer PASSWORD 'pw5';
+ALTER ROLE regress_h_viewer SET work_mem = '8MB';
+ALTER ROLE regress_h_viewer SET h.api_key = 'pw6';
+SELECT kind, command_tag, object_identity, statement FROM incident_change
+ WHERE kind IN ('role', 'privilege') AND command_tag <> 'GRANT' OR statement ~ 'regress_h_viewer' ORDER BY id;
+SELECT count(*) AS leaked FROM incident_change WHERE statement ~ 'pw[0-9]|secret';
 -- nobody rewrites it or writes it by hand
 UPDATE incident_change SET role_name = 'someone_else';
 SET ROLE regress_h_admin;
@@ -188,6 +192,7 @@ SELECT table_name, key FROM incident_deleted_default WHERE table_name = 'inciden
 SELECT * FROM incident_top_queries();
 SELECT * FROM incident_top_queries('slowest');
 SELECT * FROM incident_top_queries(top => 0);
+SELECT * FROM incident_top_queries(NULL);
 
 DROP EXTENSION pg_incident;
 DROP TABLE h_orders, h_big, "H Part", h_frozen, h_vac;

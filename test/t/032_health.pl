@@ -9,8 +9,12 @@
 #  - an inactive replication slot and a streaming standby in
 #    incident_replication, on the primary and on the standby;
 #  - incident_top_queries with pg_stat_statements loaded;
-#  - role changes recorded only where pg_incident is installed, and DROP
-#    EXTENSION with its event triggers in place.
+#  - sequences read without keeping their locks;
+#  - role changes recorded only where pg_incident is installed, without a
+#    password however the statement hides it, also for a role without
+#    privileges with its own objects on its search_path; settings waiting
+#    for a reload or a restart; DROP EXTENSION with its event triggers in
+#    place.
 # Every wait polls with a deadline; every read that could hang runs under
 # statement_timeout, so that a hang fails the test instead of stalling it.
 
@@ -127,6 +131,17 @@ is( $node->safe_psql('postgres', q{SET statement_timeout = '10s'; SELECT count(*
 	'0', 'incident_health runs every check meanwhile');
 $root->query_safe('ROLLBACK');
 $alter->quit;
+
+# a viewer that reads every sequence and sits in its transaction holds none
+# of their locks: a table with a serial column can still be dropped
+$node->safe_psql('postgres', q{CREATE TABLE serials (id serial, v int); INSERT INTO serials (v) VALUES (1);
+                               CREATE SEQUENCE app_only_seq; SELECT nextval('app_only_seq'); SELECT setval('app_only_seq', 9)});
+$root->query_safe(q{SET ROLE regress_viewer; BEGIN; SELECT count(*) FROM incident_sequences; SELECT count(*) FROM incident_health});
+is( $root->query_safe(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE l.pid = pg_backend_pid() AND c.relkind = 'S'}),
+	'0', 'reading the sequences leaves no lock on them');
+($ret, $out, $err) = $node->psql('postgres', q{SET lock_timeout = '2s'; DROP TABLE serials});
+is($err, '', 'DROP TABLE of a serial table goes through meanwhile');
+$root->query_safe('ROLLBACK; RESET ROLE');
 $root->quit;
 
 # ---- replication: an inactive slot, a streaming standby ----
@@ -171,8 +186,41 @@ my ($r, $o, $e) = $node->psql('other', q{CREATE ROLE from_other; ALTER ROLE from
 is($e, '', 'role changes in a database without pg_incident go through without a word');
 $node->safe_psql('postgres', q{CREATE ROLE regress_new; ALTER ROLE regress_new PASSWORD 'hunter2'; DROP ROLE regress_new});
 is( $node->safe_psql('postgres', q{SELECT string_agg(command_tag || ': ' || statement, ' / ' ORDER BY id) FROM incident_change WHERE statement LIKE '%regress_new%' OR statement LIKE '%from_other%'}),
-	q{CREATE ROLE: CREATE ROLE regress_new / ALTER ROLE: ALTER ROLE regress_new PASSWORD '...' / DROP ROLE: DROP ROLE regress_new},
-	'role changes made here are recorded, the password redacted; those made elsewhere are not');
+	q{CREATE ROLE: CREATE ROLE regress_new / ALTER ROLE: ALTER ROLE regress_new PASSWORD / DROP ROLE: DROP ROLE regress_new},
+	'role changes made here are recorded, without the password; those made elsewhere are not');
+
+# a role without any privilege changes its own password, with a type named
+# text and a schema it owns first on its search_path: recorded, no warning
+$node->safe_psql('postgres', q{CREATE SCHEMA app_own AUTHORIZATION regress_app});
+($r, $o, $e) = $node->psql('postgres', q{
+CREATE DOMAIN app_own.text AS pg_catalog.varchar;
+CREATE FUNCTION app_own.to_regprocedure(pg_catalog.text) RETURNS regprocedure LANGUAGE sql AS 'SELECT NULL::regprocedure';
+SET search_path = app_own, public;
+ALTER ROLE regress_app PASSWORD 'own-pw-1' /* it's 'own-pw-2' */;
+ALTER ROLE "regress_app" PASSWORD E'own-pw-3\\' x'},
+	extra_params => [ '-U', 'regress_app' ]);
+is($e, '', 'a role changing its own password gets no warning');
+is( $node->safe_psql('postgres', q{SELECT string_agg(role_name || ': ' || statement, ' / ' ORDER BY id) FROM incident_change WHERE object_identity = 'regress_app' AND session_role = 'regress_app'}),
+	'regress_app: ALTER ROLE regress_app PASSWORD / regress_app: ALTER ROLE regress_app PASSWORD',
+	'its changes are recorded as its own, whatever its search_path holds');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident_change WHERE statement ~ 'own-pw'}),
+	'0', 'no password is kept, however the statement hid it');
+
+# ---- settings changed in the files, waiting for a reload or a restart ----
+$node->safe_psql('postgres', q{ALTER SYSTEM SET work_mem = '5MB'});
+$node->safe_psql('postgres', q{ALTER SYSTEM SET primary_conninfo = 'host=nowhere password=conn-pw'});
+like( $node->safe_psql('postgres', q{SELECT string_agg(command || ' ' || object || ': ' || statement, ' / ' ORDER BY object) FROM incident_recent_changes WHERE command LIKE 'pending%'}),
+	qr{^pending reload primary_conninfo: primary_conninfo changed in \S+/postgresql\.auto\.conf line \d+ \(its value is for superusers only\) / pending reload work_mem: work_mem = 5MB in \S+/postgresql\.auto\.conf line \d+; the server runs with 4096kB$},
+	'ALTER SYSTEM waits for a reload, and a superuser-only value is not shown');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident_change WHERE statement ~ 'conn-pw'}),
+	'0', 'ALTER SYSTEM of a superuser-only setting keeps its name only');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET primary_conninfo; ALTER SYSTEM SET max_connections = 31});
+$node->reload;
+$node->poll_query_until('postgres', q{SELECT current_setting('work_mem') = '5MB'}) or die 'no reload';
+is( $node->safe_psql('postgres', q{SELECT string_agg(command || ' ' || object, ' / ') FROM incident_recent_changes WHERE command LIKE 'pending%'}),
+	'pending restart max_connections', 'after the reload, only the restart is pending');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET max_connections; ALTER SYSTEM RESET work_mem});
+$node->reload;
 
 # ---- DROP EXTENSION with the event triggers in place ----
 ($r, $o, $e) = $node->psql('postgres', q{DROP EXTENSION pg_incident; CREATE TABLE after_drop (a int); DROP TABLE after_drop; CREATE EXTENSION pg_incident});
