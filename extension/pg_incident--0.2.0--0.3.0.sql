@@ -4325,12 +4325,25 @@ AS $$
           JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
           JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           LEFT JOIN LATERAL (
-              SELECT pg_catalog.format('%s.%I', d.refobjid::regclass, a.attname) AS owned_by, a.atttypid
-                FROM pg_catalog.pg_depend d
-                JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-               WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
-                 AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0
-                 AND d.deptype IN ('a', 'i')
+              -- the column it is OWNED BY (serial, identity) or, failing
+              -- that, the narrowest column whose DEFAULT calls nextval() on it
+              SELECT x.owned_by, x.atttypid
+                FROM (SELECT pg_catalog.format('%s.%I', d.refobjid::regclass, a.attname) AS owned_by, a.atttypid,
+                             0 AS pref
+                        FROM pg_catalog.pg_depend d
+                        JOIN pg_catalog.pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+                       WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid
+                         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjsubid > 0
+                         AND d.deptype IN ('a', 'i')
+                      UNION ALL
+                      SELECT pg_catalog.format('%s.%I', ad.adrelid::regclass, a.attname), a.atttypid,
+                             CASE a.atttypid WHEN 'int2'::regtype THEN 1 WHEN 'int4'::regtype THEN 2 ELSE 3 END
+                        FROM pg_catalog.pg_depend d
+                        JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
+                        JOIN pg_catalog.pg_attribute a ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum
+                       WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass AND d.refobjid = c.oid
+                         AND d.refclassid = 'pg_catalog.pg_class'::regclass AND d.deptype = 'n') x
+               ORDER BY x.pref, x.owned_by
                LIMIT 1) col ON true
     ),
     l AS (
@@ -4363,7 +4376,7 @@ SELECT u.relid, u.schema_name, u.sequence_name, u.data_type, u.owned_by, u.colum
 
 COMMENT ON VIEW @extschema@.incident_sequences IS
 'Every sequence of the database with how much of its range is used, for ORDER BY used_pct DESC: the classic trap is a bigint sequence filling an integer column, which fails at 2,147,483,647 whatever the sequence allows, so the end is the sooner of the two. A sequence the reader may not read, or whose lock is taken, shows NULL figures.';
-COMMENT ON COLUMN @extschema@.incident_sequences.owned_by IS 'The column it fills (OWNED BY, serial or identity), as table.column; NULL for a free-standing sequence.';
+COMMENT ON COLUMN @extschema@.incident_sequences.owned_by IS 'The column it fills (OWNED BY, serial or identity, or else the narrowest column whose DEFAULT calls nextval() on it), as table.column; NULL for a free-standing sequence.';
 COMMENT ON COLUMN @extschema@.incident_sequences.column_type IS 'The type of that column.';
 COMMENT ON COLUMN @extschema@.incident_sequences.last_value IS 'The last value handed out; NULL if never called, not readable by the reader, or locked at the moment.';
 COMMENT ON COLUMN @extschema@.incident_sequences.limit_value IS 'The last value it can hand out that its column can hold: its maximum (minimum when descending) or the column type''s.';

@@ -54,6 +54,9 @@ SELECT setval('h_orders_seq', 2000000000) IS NOT NULL AS set;
 CREATE SEQUENCE h_down INCREMENT -1 MINVALUE -100 MAXVALUE -1 START -1;
 SELECT nextval('h_down') + nextval('h_down') AS sum;
 CREATE SEQUENCE h_unused;
+-- not OWNED BY, only in a column's DEFAULT: the column still bounds it
+CREATE SEQUENCE h_default_seq;
+CREATE TABLE h_defaulted (n smallint DEFAULT nextval('h_default_seq'), m bigint DEFAULT nextval('h_default_seq'));
 SELECT sequence_name, data_type, owned_by, column_type, last_value, increment_by, limit_value, remaining, used_pct
   FROM incident_sequences WHERE sequence_name LIKE 'h\_%' ORDER BY sequence_name;
 SELECT status, value, detail FROM incident_health WHERE check_name = 'sequence_usage';
@@ -196,5 +199,6 @@ SELECT * FROM incident_top_queries(NULL);
 
 DROP EXTENSION pg_incident;
 DROP TABLE h_orders, h_big, "H Part", h_frozen, h_vac;
-DROP SEQUENCE h_down, h_unused;
+DROP TABLE h_defaulted;
+DROP SEQUENCE h_down, h_unused, h_default_seq;
 DROP ROLE regress_h_viewer, regress_h_admin;
