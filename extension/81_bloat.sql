@@ -76,6 +76,14 @@ CREATE AGGREGATE @extschema@.incident__row_width(smallint, "char", float8, float
 COMMENT ON AGGREGATE @extschema@.incident__row_width(smallint, "char", float8, float8) IS
 'Internal: incident__row_width(attlen, attalign, avg_width, null_frac ORDER BY attnum): the expected length in bytes of the data part of a heap or index tuple with these columns, each aligned to its typalign after the previous ones (a NULL takes no space, a varlena of at most 127 bytes has an unaligned one-byte header), padded to MAXALIGN. NULL when a variable-width column has no width, or a column no null fraction.';
 
+CREATE FUNCTION @extschema@.incident__btree_pages(rows float8, keys float8, key_bytes float8, fillfactor int, deduplicated boolean)
+RETURNS float8
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'incident_btree_pages';
+
+COMMENT ON FUNCTION @extschema@.incident__btree_pages(float8, float8, float8, int, boolean) IS
+'Internal: the pages CREATE INDEX or REINDEX gives a btree of this many entries with key tuples of key_bytes (MAXALIGNed, header included): leaf pages filled to the fillfactor less one slot for the high key, internal pages to 70 % up to a root, the metapage; when deduplicated, the keys'' entries in posting lists of at most a tenth of a page, each key with the whole numbers of entries around rows / keys.';
+
 ------------------------------------------------------------------------------
 -- Tables
 ------------------------------------------------------------------------------
@@ -87,8 +95,10 @@ WITH st AS MATERIALIZED (
     SELECT c.oid, c.relnamespace, c.relname, c.relpages, c.reltuples, c.relnatts, c.reltoastrelid,
            coalesce((SELECT pg_catalog.substr(o, 12)::pg_catalog.int4 FROM pg_catalog.unnest(c.reloptions) o
                       WHERE o LIKE 'fillfactor=%'), 100) AS fillfactor,
-           pg_catalog.pg_relation_size(c.oid) AS size
+           c.relpages::pg_catalog.int8 * pg_catalog.current_setting('block_size')::pg_catalog.int4 AS size,
+           tt.relpages::pg_catalog.int8 * pg_catalog.current_setting('block_size')::pg_catalog.int4 AS toast_size
       FROM pg_catalog.pg_class c
+      LEFT JOIN pg_catalog.pg_class tt ON tt.oid = c.reltoastrelid
      WHERE c.relkind IN ('r', 'm') AND c.relpersistence <> 't'
 ), col AS (
     SELECT a.attrelid, a.attnum, a.attname, a.attlen, a.attalign, a.attisdropped, s.avg_width + CASE WHEN a.attlen < 0 THEN 0.5 ELSE 0 END AS width,
@@ -108,8 +118,7 @@ WITH st AS MATERIALIZED (
      GROUP BY col.attrelid
 ), e AS (
     SELECT t.*, w.unknown_columns, b.bs,
-           CASE WHEN t.relpages > 0 THEN t.reltuples * (t.size::pg_catalog.float8 / b.bs) / t.relpages
-                ELSE greatest(t.reltuples, 0) END AS rows_now,
+           greatest(t.reltuples, 0) AS rows_now,
            -- tuple header (23 bytes, null bitmap in rows with a NULL, MAXALIGN), data, item pointer
            24 + w.p_null * (((23 + (t.relnatts + 7) / 8) + 7) / 8 * 8 - 24) + w.data_width + 4 AS row_bytes,
            b.bs - 24 - b.bs * (100 - t.fillfactor) / 100 AS page_room,
@@ -119,7 +128,7 @@ WITH st AS MATERIALIZED (
       FROM t
       JOIN w ON w.attrelid = t.oid
       CROSS JOIN (SELECT pg_catalog.current_setting('block_size')::pg_catalog.int4 AS bs) b
-), x AS (
+), x AS MATERIALIZED (
     SELECT e.*,
            CASE WHEN e.row_bytes IS NOT NULL
                 THEN (pg_catalog.ceil(e.rows_now / least(e.max_rows_per_page,
@@ -136,7 +145,7 @@ SELECT n.nspname AS schema,
        x.fillfactor,
        pg_catalog.round(x.rows_now) AS rows,
        pg_catalog.round(x.row_bytes::pg_catalog.numeric, 1) AS row_bytes,
-       CASE WHEN x.reltoastrelid <> 0 THEN pg_catalog.pg_total_relation_size(x.reltoastrelid) END AS toast_size,
+       x.toast_size,
        r.reason IS NULL AS trustworthy,
        r.reason
   FROM x
@@ -167,7 +176,7 @@ COMMENT ON COLUMN @extschema@.incident_table_bloat.bloat_pct IS 'bloat_size as a
 COMMENT ON COLUMN @extschema@.incident_table_bloat.fillfactor IS 'The table''s fillfactor (100 unless set): the share of each page that inserts and VACUUM FULL fill, the rest kept for updates.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.rows IS 'Estimated live rows now: pg_class.reltuples (from the last VACUUM or ANALYZE) at the density of then, times the pages of now.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.row_bytes IS 'Estimated bytes a row takes in a page: tuple header and null bitmap, its columns'' in-line data with alignment padding (a TOASTed value counts as its 18-byte pointer), padding to MAXALIGN, and the 4-byte item pointer.';
-COMMENT ON COLUMN @extschema@.incident_table_bloat.toast_size IS 'Bytes of its TOAST table and TOAST index, not part of size and not estimated (TOAST tables have no statistics); incident_bloat_verify() measures it. NULL for a table without one.';
+COMMENT ON COLUMN @extschema@.incident_table_bloat.toast_size IS 'Bytes of its TOAST table (pg_class.relpages of the TOAST table), not part of size and not estimated: TOAST tables have no statistics. incident_bloat_verify() measures it. NULL for a table without one.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.trustworthy IS 'False when the catalogs cannot support the estimate; reason says why. Only then is the number not to be believed.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.reason IS 'Why the estimate is not to be trusted, each reason once, separated by "; ": never vacuumed or analyzed; no statistics for a column; under 16 pages; statistics stale; the estimate exceeds the real size. NULL when trustworthy.';
 
@@ -194,7 +203,7 @@ WITH st AS MATERIALIZED (
                       WHERE o LIKE 'fillfactor=%'), 90) AS fillfactor,
            coalesce((SELECT pg_catalog.substr(o, 19)::pg_catalog.bool FROM pg_catalog.unnest(c.reloptions) o
                       WHERE o LIKE 'deduplicate_items=%'), true) AS deduplicate_items,
-           pg_catalog.pg_relation_size(c.oid) AS size
+           c.relpages::pg_catalog.int8 * pg_catalog.current_setting('block_size')::pg_catalog.int4 AS size
       FROM pg_catalog.pg_index i
       JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
       JOIN pg_catalog.pg_class tc ON tc.oid = i.indrelid
@@ -214,11 +223,19 @@ WITH st AS MATERIALIZED (
       FROM ix
       JOIN pg_catalog.pg_attribute ia ON ia.attrelid = ix.indexrelid AND ia.attnum > 0
       CROSS JOIN LATERAL (SELECT ix.indkey[ia.attnum - 1] AS tab_attnum) k
-      LEFT JOIN pg_catalog.pg_attribute ta ON ta.attrelid = ix.indrelid AND ta.attnum = k.tab_attnum AND k.tab_attnum > 0
+      -- the indexed column, looked up by its key (cheaper than joining all of pg_attribute)
+      LEFT JOIN LATERAL (
+          SELECT a.attnotnull, a.attstattarget FROM pg_catalog.pg_attribute a
+           WHERE a.attrelid = ix.indrelid AND a.attnum = k.tab_attnum AND k.tab_attnum > 0
+          OFFSET 0
+      ) ta ON true
       -- a column's statistics are the table's; an expression's, the index's own
-      LEFT JOIN st s ON s.relid = CASE WHEN k.tab_attnum = 0 THEN ix.indexrelid
-                                       WHEN coalesce(ta.attstattarget, -1) <> 0 THEN ix.indrelid END
-                    AND s.attnum = CASE WHEN k.tab_attnum = 0 THEN ia.attnum ELSE k.tab_attnum END
+      CROSS JOIN LATERAL (
+          SELECT CASE WHEN k.tab_attnum = 0 THEN ix.indexrelid
+                      WHEN coalesce(ta.attstattarget, -1) <> 0 THEN ix.indrelid END AS relid,
+                 CASE WHEN k.tab_attnum = 0 THEN ia.attnum ELSE k.tab_attnum END AS attnum
+      ) sk
+      LEFT JOIN st s ON s.relid = sk.relid AND s.attnum = sk.attnum
       LEFT JOIN equalimage eq ON eq.oid = ix.indclass[ia.attnum - 1]
       LEFT JOIN pg_catalog.pg_collation coll ON coll.oid = ix.indcollation[ia.attnum - 1]
 ), w AS (
@@ -233,66 +250,23 @@ WITH st AS MATERIALIZED (
      GROUP BY col.indexrelid
 ), e AS (
     SELECT ix.*, w.unknown_columns, w.max_distinct, b.bs,
-           CASE WHEN ix.relpages > 0 THEN ix.reltuples * (ix.size::pg_catalog.float8 / b.bs) / ix.relpages
-                ELSE greatest(ix.reltuples, 0) END AS rows_now,
+           greatest(ix.reltuples, 0) AS rows_now,
            -- the key tuple: 8-byte header (16 with a null bitmap), data, MAXALIGN
            8 + 8 * w.p_null + w.data_width AS key_bytes,
            -- CREATE INDEX and REINDEX deduplicate equal keys into posting lists (PostgreSQL 13 on)
            NOT ix.indisunique AND ix.indnatts = ix.indnkeyatts AND ix.indexrelid >= 16384
                AND ix.deduplicate_items AND coalesce(w.equal_image, false) AS deduplicated,
            least(w.product_distinct, greatest(ix.reltuples, 1)) AS keys,
-           b.bs - 24 - 16 AS page_room,
-           b.bs * (100 - ix.fillfactor) / 100 AS leaf_reserve,
-           b.bs * 30 / 100 AS internal_reserve,
-           b.bs * 10 / 100 / 8 * 8 - 4 AS max_posting_bytes,
            pg_catalog.pg_stat_get_mod_since_analyze(ix.indrelid) AS mod_since_analyze,
            pg_catalog.pg_stat_get_dead_tuples(ix.indrelid) + pg_catalog.pg_stat_get_ins_since_vacuum(ix.indrelid) AS since_vacuum
       FROM ix
       JOIN w ON w.indexrelid = ix.indexrelid
       CROSS JOIN (SELECT pg_catalog.current_setting('block_size')::pg_catalog.int4 AS bs) b
-), p AS (
-    -- the leaf items: one per row, or per posting list of up to max_posting_bytes
-    SELECT e.*, l.items, l.leaf_bytes
+), x AS MATERIALIZED (
+    SELECT e.*,
+           (@extschema@.incident__btree_pages(e.rows_now, e.keys, e.key_bytes, e.fillfactor, e.deduplicated)
+            * e.bs)::pg_catalog.int8 AS expected_size
       FROM e
-      CROSS JOIN LATERAL (
-          -- each key has the whole numbers of rows around rows / keys (the least varied counts)
-          SELECT CASE WHEN e.deduplicated AND e.keys > 0 THEN greatest(e.rows_now / e.keys, 1) ELSE 1 END AS per_key,
-                 greatest(pg_catalog.floor((e.max_posting_bytes - e.key_bytes) / 6), 2) AS max_tids
-      ) d
-      CROSS JOIN LATERAL (
-          SELECT pg_catalog.floor(d.per_key) AS n, d.per_key - pg_catalog.floor(d.per_key) AS hi_share
-      ) k
-      CROSS JOIN LATERAL (
-          -- a key with m rows: full posting lists of max_tids, then the rest (one row: a plain tuple)
-          SELECT pg_catalog.sum(g.share * (g.full_lists + CASE WHEN g.rest > 0 THEN 1 ELSE 0 END)) AS key_items,
-                 pg_catalog.sum(g.share * (g.full_lists * (pg_catalog.ceil((e.key_bytes + 6 * d.max_tids) / 8) * 8 + 4)
-                                          + CASE WHEN g.rest = 1 THEN e.key_bytes + 4
-                                                 WHEN g.rest > 1 THEN pg_catalog.ceil((e.key_bytes + 6 * g.rest) / 8) * 8 + 4
-                                                 ELSE 0 END)) AS key_bytes
-            FROM (SELECT f.share, pg_catalog.floor(f.m / d.max_tids) AS full_lists,
-                         f.m - pg_catalog.floor(f.m / d.max_tids) * d.max_tids AS rest
-                    FROM (VALUES (k.n, 1 - k.hi_share), (k.n + 1, k.hi_share)) f(m, share)) g
-      ) q
-      CROSS JOIN LATERAL (
-          SELECT e.rows_now / d.per_key * q.key_items AS items, e.rows_now / d.per_key * q.key_bytes AS leaf_bytes
-      ) l
-), x AS (
-    SELECT p.*, lp.leaf_pages,
-           CASE WHEN p.key_bytes IS NOT NULL
-                THEN ((1 + lp.leaf_pages + i1.pages + i2.pages + i3.pages) * p.bs)::pg_catalog.int8 END AS expected_size
-      FROM p
-      -- a leaf page takes items while it has page_room - leaf_reserve free; one slot is its high key
-      CROSS JOIN LATERAL (
-          SELECT CASE WHEN p.items > 0
-                      THEN pg_catalog.ceil(p.items / greatest(pg_catalog.floor((p.page_room - 8 - p.leaf_reserve)
-                                                                               / (p.leaf_bytes / p.items)), 1))
-                      ELSE 0 END AS leaf_pages,
-                 greatest(pg_catalog.floor((p.page_room - 8 - p.internal_reserve) / (p.key_bytes + 4)), 2) AS fanout
-      ) lp
-      -- internal levels up to a root
-      CROSS JOIN LATERAL (SELECT CASE WHEN lp.leaf_pages > 1 THEN pg_catalog.ceil(lp.leaf_pages / lp.fanout) ELSE 0 END AS pages) i1
-      CROSS JOIN LATERAL (SELECT CASE WHEN i1.pages > 1 THEN pg_catalog.ceil(i1.pages / lp.fanout) ELSE 0 END AS pages) i2
-      CROSS JOIN LATERAL (SELECT CASE WHEN i2.pages > 1 THEN pg_catalog.ceil(i2.pages / lp.fanout) ELSE 0 END AS pages) i3
 )
 SELECT n.nspname AS schema,
        x.table_name,
@@ -462,5 +436,6 @@ COMMENT ON FUNCTION @extschema@.incident_bloat_verify(regclass) IS
 
 GRANT EXECUTE ON FUNCTION @extschema@.incident__bloat_stats() TO incident_viewer;
 GRANT EXECUTE ON FUNCTION @extschema@.incident__row_width(smallint, "char", float8, float8) TO incident_viewer;
+GRANT EXECUTE ON FUNCTION @extschema@.incident__btree_pages(float8, float8, float8, int, boolean) TO incident_viewer;
 GRANT SELECT ON @extschema@.incident_table_bloat, @extschema@.incident_index_bloat TO incident_viewer;
 GRANT EXECUTE ON FUNCTION @extschema@.incident_bloat_verify(regclass) TO incident_admin;

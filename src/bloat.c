@@ -29,6 +29,16 @@
  * run: a NULL width makes the result NULL, and the SQL marks the estimate
  * as not to be trusted.
  *
+ * incident__btree_pages(rows, keys, key_bytes, fillfactor, deduplicated) is
+ * the size in pages that CREATE INDEX or REINDEX gives a btree of that many
+ * entries (heap row pointers), as nbtsort.c builds it: leaf pages take
+ * items while more than (100 - fillfactor) % of the page is free, one slot
+ * of each being its high key; internal pages likewise at 70 %, up to a
+ * root; and the metapage. With deduplication, equal keys are merged into
+ * posting lists of at most a tenth of a page: each of the keys is taken to
+ * have the whole numbers of rows around rows / keys (the least varied counts
+ * with that average); a key with one row stays a plain tuple.
+ *
  * Copyright (c) 2026, pg_incident authors
  *
  *-------------------------------------------------------------------------
@@ -37,6 +47,7 @@
 
 #include <math.h>
 
+#include "access/nbtree.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 
@@ -58,8 +69,12 @@ typedef struct BloatWidthState
 
 static int	bloat_alignment(char attalign);
 
+static void bloat_key_items(double rows, double key_bytes, double max_tids,
+							double *items, double *bytes);
+
 PG_FUNCTION_INFO_V1(incident_row_width_step);
 PG_FUNCTION_INFO_V1(incident_row_width_final);
+PG_FUNCTION_INFO_V1(incident_btree_pages);
 
 /* ------------------------------------------------------------------------
  * The aggregate
@@ -168,4 +183,86 @@ incident_row_width_final(PG_FUNCTION_ARGS)
 	for (r = 0; r < MAXIMUM_ALIGNOF; r++)
 		pad += state->residue[r] * ((MAXIMUM_ALIGNOF - r) % MAXIMUM_ALIGNOF);
 	PG_RETURN_FLOAT8(state->mean + pad);
+}
+
+/* ------------------------------------------------------------------------
+ * Btree pages
+ * ------------------------------------------------------------------------
+ */
+
+/* bloat_key_items: the leaf items and their bytes (item pointers included) of a key with "rows" rows */
+static void
+bloat_key_items(double rows, double key_bytes, double max_tids, double *items, double *bytes)
+{
+	double		full = floor(rows / max_tids);
+	double		rest = rows - full * max_tids;
+	double		full_bytes = ceil((key_bytes + sizeof(ItemPointerData) * max_tids) / MAXIMUM_ALIGNOF)
+		* MAXIMUM_ALIGNOF + sizeof(ItemIdData);
+
+	*items = full + (rest > 0 ? 1 : 0);
+	*bytes = full * full_bytes;
+	if (rest == 1)
+		*bytes += key_bytes + sizeof(ItemIdData);
+	else if (rest > 1)
+		*bytes += ceil((key_bytes + sizeof(ItemPointerData) * rest) / MAXIMUM_ALIGNOF)
+			* MAXIMUM_ALIGNOF + sizeof(ItemIdData);
+}
+
+/* incident_btree_pages: the pages of a freshly built btree */
+Datum
+incident_btree_pages(PG_FUNCTION_ARGS)
+{
+	double		rows = PG_GETARG_FLOAT8(0);
+	double		keys = PG_GETARG_FLOAT8(1);
+	double		key_bytes = PG_GETARG_FLOAT8(2);
+	int32		fillfactor = PG_GETARG_INT32(3);
+	bool		deduplicated = PG_GETARG_BOOL(4);
+	/* free space of a page: header, special space, and the high key's slot */
+	double		room = BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(BTPageOpaqueData))
+		- 2 * sizeof(ItemIdData);
+	double		leaf_reserve = BLCKSZ * (100 - fillfactor) / 100;
+	double		internal_reserve = BLCKSZ * (100 - BTREE_NONLEAF_FILLFACTOR) / 100;
+	/* nbtsort.c: posting lists of at most a tenth of a page */
+	double		max_posting = MAXALIGN_DOWN(BLCKSZ * 10 / 100) - sizeof(ItemIdData);
+	double		items;
+	double		bytes;
+	double		leaf;
+	double		level;
+	double		fanout;
+	double		pages;
+
+	if (rows <= 0)
+		PG_RETURN_FLOAT8(1.0);	/* the metapage */
+	if (deduplicated && keys > 0 && rows > keys)
+	{
+		double		per_key = rows / keys;
+		double		n = floor(per_key);
+		double		hi_share = per_key - n;
+		double		max_tids = Max(floor((max_posting - key_bytes) / sizeof(ItemPointerData)), 2);
+		double		items_lo,
+					bytes_lo,
+					items_hi,
+					bytes_hi;
+
+		bloat_key_items(n, key_bytes, max_tids, &items_lo, &bytes_lo);
+		bloat_key_items(n + 1, key_bytes, max_tids, &items_hi, &bytes_hi);
+		items = keys * ((1 - hi_share) * items_lo + hi_share * items_hi);
+		bytes = keys * ((1 - hi_share) * bytes_lo + hi_share * bytes_hi);
+	}
+	else
+	{
+		items = rows;
+		bytes = rows * (key_bytes + sizeof(ItemIdData));
+	}
+
+	leaf = ceil(items / Max(floor((room - leaf_reserve) / (bytes / items)), 1));
+	pages = 1 + leaf;
+	/* internal levels up to a root, their pivots as long as the keys */
+	fanout = Max(floor((room - internal_reserve) / (key_bytes + sizeof(ItemIdData))), 2);
+	for (level = leaf; level > 1;)
+	{
+		level = ceil(level / fanout);
+		pages += level;
+	}
+	PG_RETURN_FLOAT8(pages);
 }
