@@ -3821,8 +3821,8 @@ GRANT SELECT ON @extschema@.incident_blocking_locks, @extschema@.incident_lock_r
  * or updates).
  *
  * incident_table_bloat and incident_index_bloat estimate it from the
- * catalogs alone, without reading a page: the rows (pg_class.reltuples,
- * scaled to the relation's size now as the planner does), each row's length
+ * catalogs alone, without reading a page: the rows and pages of the last
+ * VACUUM or ANALYZE (pg_class.reltuples, relpages), each row's length
  * as PostgreSQL lays it out (the aggregate incident__row_width() in
  * src/bloat.c: columns in attnum order, each aligned to its typalign, with
  * its average width and null fraction from pg_statistic; the tuple header and
@@ -3986,12 +3986,12 @@ COMMENT ON VIEW @extschema@.incident_table_bloat IS
 'One row per table and materialized view (not TOAST tables, nor other sessions'' temporary tables): its size, the size its rows would take after VACUUM FULL (estimated from pg_class and pg_statistic, alignment padding, tuple headers, item pointers and fillfactor taken into account), the difference, and whether the estimate can be trusted. Reads no page: cheap enough for every table of a database. incident_bloat_verify(table) measures one.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.schema IS 'The schema of the table.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.table_name IS 'The table or materialized view.';
-COMMENT ON COLUMN @extschema@.incident_table_bloat.size IS 'Bytes of its main fork now (pg_relation_size): the in-line part of its rows; TOAST, indexes, free space and visibility maps are not in it.';
+COMMENT ON COLUMN @extschema@.incident_table_bloat.size IS 'Bytes of its main fork at the last VACUUM or ANALYZE (pg_class.relpages, the moment reltuples describes too; pg_relation_size() of every relation would cost more than the whole estimate): the in-line part of its rows; TOAST, indexes, free space and visibility maps are not in it.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.expected_size IS 'Estimated bytes of the main fork after VACUUM FULL: whole pages of rows at the table''s fillfactor.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.bloat_size IS 'size - expected_size: about what VACUUM FULL (or pg_repack) would give back to the file system. Negative when the estimate exceeds the size.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.bloat_pct IS 'bloat_size as a percentage of size.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.fillfactor IS 'The table''s fillfactor (100 unless set): the share of each page that inserts and VACUUM FULL fill, the rest kept for updates.';
-COMMENT ON COLUMN @extschema@.incident_table_bloat.rows IS 'Estimated live rows now: pg_class.reltuples (from the last VACUUM or ANALYZE) at the density of then, times the pages of now.';
+COMMENT ON COLUMN @extschema@.incident_table_bloat.rows IS 'Estimated live rows: pg_class.reltuples, from the last VACUUM or ANALYZE.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.row_bytes IS 'Estimated bytes a row takes in a page: tuple header and null bitmap, its columns'' in-line data with alignment padding (a TOASTed value counts as its 18-byte pointer), padding to MAXALIGN, and the 4-byte item pointer.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.toast_size IS 'Bytes of its TOAST table (pg_class.relpages of the TOAST table), not part of size and not estimated: TOAST tables have no statistics. incident_bloat_verify() measures it. NULL for a table without one.';
 COMMENT ON COLUMN @extschema@.incident_table_bloat.trustworthy IS 'False when the catalogs cannot support the estimate; reason says why. Only then is the number not to be believed.';
@@ -4124,12 +4124,12 @@ COMMENT ON VIEW @extschema@.incident_index_bloat IS
 COMMENT ON COLUMN @extschema@.incident_index_bloat.schema IS 'The schema of the index.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.table_name IS 'The table it indexes.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.index_name IS 'The index.';
-COMMENT ON COLUMN @extschema@.incident_index_bloat.size IS 'Bytes of the index now (pg_relation_size).';
+COMMENT ON COLUMN @extschema@.incident_index_bloat.size IS 'Bytes of the index at the last VACUUM, ANALYZE or CREATE INDEX (pg_class.relpages, the moment reltuples describes too).';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.expected_size IS 'Estimated bytes after REINDEX: the metapage, leaf pages filled to the fillfactor, and internal pages (filled to 70 %).';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.bloat_size IS 'size - expected_size: about what REINDEX (CONCURRENTLY) would give back. Negative when the estimate exceeds the size.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.bloat_pct IS 'bloat_size as a percentage of size.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.fillfactor IS 'The index''s fillfactor (90 unless set): how full REINDEX fills its leaf pages.';
-COMMENT ON COLUMN @extschema@.incident_index_bloat.rows IS 'Estimated entries (heap row pointers) now: pg_class.reltuples of the index at the density of the last VACUUM or ANALYZE, times its pages of now.';
+COMMENT ON COLUMN @extschema@.incident_index_bloat.rows IS 'Estimated entries (heap row pointers): pg_class.reltuples of the index, from the last VACUUM, ANALYZE or CREATE INDEX.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.deduplicated IS 'True when REINDEX would merge equal keys into posting lists (not unique, no INCLUDE columns, deduplicate_items on, and every key''s operator class has equal images, as for integers and text with a deterministic collation); the estimate then counts posting lists.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.distinct_keys IS 'For a deduplicated index: the distinct keys the estimate assumes (from pg_statistic.stadistinct; for several columns, the product of theirs, at most rows), each with rows / distinct_keys entries.';
 COMMENT ON COLUMN @extschema@.incident_index_bloat.trustworthy IS 'False when the catalogs cannot support the estimate; reason says why.';
@@ -4156,6 +4156,7 @@ DECLARE
     bs int := pg_catalog.current_setting('block_size')::int;
     m record;
     target regclass;
+    ff int;
 BEGIN
     IF rel IS NULL THEN
         RAISE EXCEPTION 'relation must not be null'
@@ -4180,6 +4181,7 @@ BEGIN
                                               WHEN 'i' THEN 'an index of access method ' || c.amname ELSE 'of relkind ' || c.relkind::text END),
                   HINT = 'Pass a table, a materialized view or a btree index; for a partitioned table, each of its partitions.';
     END IF;
+    ff := (SELECT pg_catalog.substr(o, 12)::int FROM pg_catalog.unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%');
     SELECT e.extnamespace::regnamespace::name INTO ext_schema FROM pg_catalog.pg_extension e WHERE e.extname = 'pgstattuple';
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the extension pgstattuple is not installed in this database'
@@ -4197,7 +4199,7 @@ BEGIN
             -- after REINDEX: the metapage, and the pages in use at the fillfactor's density
             measured_bloat_size := m.index_size - bs * (1 + pg_catalog.ceil(
                 (m.leaf_pages + m.internal_pages) * m.avg_leaf_density
-                / coalesce((SELECT pg_catalog.substr(o, 12)::int FROM pg_catalog.unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%'), 90)));
+                / coalesce(ff, 90)));
             measured_with := 'pgstatindex';
             SELECT b.bloat_size, b.bloat_pct, b.trustworthy, b.reason
               INTO estimated_bloat_size, estimated_bloat_pct, trustworthy, reason
@@ -4217,9 +4219,7 @@ BEGIN
             size := m.table_len;
             -- free and dead space beyond what the fillfactor keeps free in each page
             measured_bloat_size := greatest(0, m.approx_free_space + m.dead_tuple_len
-                - (m.table_len / bs) * (bs * (100 - CASE WHEN target = rel THEN coalesce(
-                      (SELECT pg_catalog.substr(o, 12)::int FROM pg_catalog.unnest(c.reloptions) o WHERE o LIKE 'fillfactor=%'), 100)
-                      ELSE 100 END) / 100));
+                - (m.table_len / bs) * (bs * (100 - CASE WHEN target = rel THEN coalesce(ff, 100) ELSE 100 END) / 100));
             measured_bloat_pct := CASE WHEN size > 0 THEN pg_catalog.round(100.0 * measured_bloat_size / size, 1) END;
             measured_with := pg_catalog.format('pgstattuple_approx (%s %% of pages scanned)', pg_catalog.round(m.scanned_percent::numeric));
             estimated_bloat_size := NULL; estimated_bloat_pct := NULL; trustworthy := NULL; reason := NULL;
