@@ -95,3 +95,4 @@ bench:
 	LC_ALL=C test/bench/probes
 	LC_ALL=C test/bench/notify
 	LC_ALL=C test/bench/locks
+	LC_ALL=C test/bench/bloat

@@ -7,7 +7,7 @@
 # are then described by the same catalog query, one line per fact: every
 # member of the extension with its definition (tables with their columns,
 # defaults, constraints, indexes, triggers and row security; views;
-# functions; sequences; types), every comment and every grant, the tables
+# functions and aggregates; sequences; types), every comment and every grant, the tables
 # pg_dump keeps with their conditions, and the rows the scripts seed. The
 # two descriptions must be identical. (pg_dump alone cannot show this: it
 # prints only CREATE EXTENSION for the members.)
@@ -158,6 +158,13 @@ facts(line) AS (
     SELECT format('function %s line %s: %s', p.oid::regprocedure, lpad(l.n::text, 4, '0'), l.text)
       FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
      CROSS JOIN LATERAL regexp_split_to_table(pg_get_functiondef(p.oid), E'\n') WITH ORDINALITY AS l(text, n)
+     WHERE p.prokind <> 'a'
+    UNION ALL
+    -- aggregates, which pg_get_functiondef() does not show
+    SELECT format('aggregate %s sfunc=%s stype=%s finalfunc=%s combinefunc=%s initcond=%s kind=%s',
+                  a.aggfnoid::regprocedure, a.aggtransfn::regprocedure, a.aggtranstype::regtype,
+                  a.aggfinalfn, a.aggcombinefn, a.agginitval, a.aggkind)
+      FROM members m JOIN pg_aggregate a ON m.classid = 'pg_proc'::regclass AND a.aggfnoid = m.objid
     UNION ALL
     SELECT format('type %s type=%s', t.oid::regtype, t.typtype)
       FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
