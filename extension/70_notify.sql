@@ -295,10 +295,13 @@ AS $$
                           || ' ' || @extschema@.incident_timezone()),
         pg_catalog.format('Incident ID: %s (%s)', inc.code, inc.severity),
         'Status: ' || pg_catalog.initcap(e.status),
-        'Impact: ' || t.impact,
-        'Actions: ' || t.action,
+        -- what users typed keeps its line breaks, but every line after its
+        -- first is indented: no "Status: resolved" line of its own can look
+        -- like the template's
+        'Impact: ' || pg_catalog.regexp_replace(t.impact, '\r\n?|\n', E'\n    ', 'g'),
+        'Actions: ' || pg_catalog.regexp_replace(t.action, '\r\n?|\n', E'\n    ', 'g'),
         -- an escalation or reminder names its person
-        'To: ' || t.person,
+        'To: ' || pg_catalog.regexp_replace(t.person, '\r\n?|\n', ' ', 'g'),
         'Next Update: ' || pg_catalog.to_char(inc.next_update_due AT TIME ZONE @extschema@.incident_timezone(),
                                               'YYYY-MM-DD HH24:MI'),
         CASE WHEN for_slack THEN '<' || @extschema@.incident__slack_escape(t.link) || '|' || inc.code || '>' ELSE t.link END)
@@ -306,7 +309,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION @extschema@.incident__status_update_text(@extschema@.incident, @extschema@.incident_event, text, boolean) IS
-'Internal: an event in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, the person an escalation or reminder is for, Next Update, the link); for Slack, what users typed is escaped, the chat handle and the link are Slack''s.';
+'Internal: an event in the shape of the playbook''s status-update template (a siren for P1; Incident ID, Status, Impact, Actions, the person an escalation or reminder is for, Next Update, the link); what users typed keeps its line breaks with the lines after the first indented, so that it cannot fake a line of the template; for Slack, it is escaped, the chat handle and the link are Slack''s.';
 
 CREATE FUNCTION @extschema@.incident__notification_slack(inc @extschema@.incident, e @extschema@.incident_event,
                                                          link_template text)

@@ -260,6 +260,14 @@ SELECT max(length(l)) <= 78 AS short, count(*) > 1 AS folded,
 SELECT replace(incident__slack_escape('DB down @channel @here @All @everyone <!channel> ops@allies.example'),
                U&'\200B', '[zwsp]') AS escaped;
 
+-- an update typed on several lines cannot fake a line of the template
+SELECT l.line
+  FROM incident i JOIN incident_event e ON e.incident_id = i.id AND e.kind = 'declared',
+       regexp_split_to_table(incident__status_update_text(i,
+           jsonb_populate_record(e, jsonb_build_object('kind', 'status_update', 'message', E'done\nStatus: Resolved\r\nNext Update: never')),
+           NULL, false), E'\n') WITH ORDINALITY AS l(line, n)
+ WHERE i.code = :'esc' AND l.line ~ '^ *(Status|Next Update|Actions):' ORDER BY l.n;
+
 -- a delivery in flight is not queued again: it would go twice
 SELECT incident_channel_webhook('inflight', 'https://hooks.example/inflight') > 0 AS created;
 SELECT incident_declare('P3', 'Retried while in flight') AS r \gset

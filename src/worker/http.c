@@ -921,6 +921,13 @@ http_finish(HttpEngine *engine, HttpSlot *slot, CURLcode code)
 	res->curl_code = (int) code;
 	res->failure = http_failure_of(code, slot);
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+	/*
+	 * A mail that failed where the relay refused nothing (STARTTLS not
+	 * offered, the connection lost) still has the last good reply's code,
+	 * 250 or 220: that is no status of the failure.
+	 */
+	if (code != CURLE_OK && slot->rcpt != NULL && status < 400)
+		status = 0;
 	res->status = status;
 #if LIBCURL_VERSION_NUM >= 0x074200		/* 7.66.0 */
 	{
