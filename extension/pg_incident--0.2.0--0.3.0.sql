@@ -3957,7 +3957,8 @@ WITH st AS MATERIALIZED (
 ), w AS (
     SELECT col.attrelid,
            @extschema@.incident__row_width(col.attlen, col.attalign, col.width, col.null_frac ORDER BY col.attnum) AS data_width,
-           1 - pg_catalog.exp(pg_catalog.sum(pg_catalog.ln(greatest(1 - coalesce(col.null_frac, 0), 1e-9)))) AS p_null,
+           -- (the exponent bounded: forty all-NULL columns would underflow exp())
+           1 - pg_catalog.exp(greatest(pg_catalog.sum(pg_catalog.ln(greatest(1 - coalesce(col.null_frac, 0), 1e-9))), -700)) AS p_null,
            pg_catalog.string_agg(pg_catalog.quote_ident(col.attname), ', ' ORDER BY col.attnum) FILTER (WHERE col.unknown) AS unknown_columns
       FROM col
      GROUP BY col.attrelid
@@ -4086,11 +4087,11 @@ WITH st AS MATERIALIZED (
 ), w AS (
     SELECT col.indexrelid,
            @extschema@.incident__row_width(col.attlen, col.attalign, col.width, col.null_frac ORDER BY col.attnum) AS data_width,
-           1 - pg_catalog.exp(pg_catalog.sum(pg_catalog.ln(greatest(1 - coalesce(col.null_frac, 0), 1e-9)))) AS p_null,
+           1 - pg_catalog.exp(greatest(pg_catalog.sum(pg_catalog.ln(greatest(1 - coalesce(col.null_frac, 0), 1e-9))), -700)) AS p_null,
            pg_catalog.string_agg(pg_catalog.quote_ident(col.attname), ', ' ORDER BY col.attnum) FILTER (WHERE col.unknown) AS unknown_columns,
            pg_catalog.bool_and(col.equal_image) AS equal_image,
            pg_catalog.max(col.n_distinct) FILTER (WHERE col.is_key) AS max_distinct,
-           pg_catalog.exp(pg_catalog.sum(pg_catalog.ln(greatest(col.n_distinct, 1))) FILTER (WHERE col.is_key)) AS product_distinct
+           pg_catalog.exp(least(pg_catalog.sum(pg_catalog.ln(greatest(col.n_distinct, 1))) FILTER (WHERE col.is_key), 700)) AS product_distinct
       FROM col
      GROUP BY col.indexrelid
 ), e AS (

@@ -50,6 +50,8 @@
 #include "access/nbtree.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/memutils.h"
 
 /* the longest average width stored with a one-byte varlena header */
 #define BLOAT_SHORT_VARLENA_MAX 127
@@ -135,6 +137,12 @@ incident_row_width_step(PG_FUNCTION_ARGS)
 	}
 	present = 1.0 - Min(Max(PG_GETARG_FLOAT8(4), 0.0), 1.0);
 	width = attlen > 0 ? (double) attlen : PG_GETARG_FLOAT8(3);
+	/* what pg_statistic and pg_attribute can hold; anything else would index past next[] */
+	if (attlen < -2 || !isfinite(width) || width < 0 || width > (double) MaxAllocSize)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid column for a row width: attlen %d, width %g", attlen, width),
+				 errhint("attlen is a pg_attribute.attlen (-2 or more); width an average width of 0 to 1 GB.")));
 	align = bloat_alignment(DatumGetChar(PG_GETARG_DATUM(2)));
 	if (attlen == -1 && width <= BLOAT_SHORT_VARLENA_MAX)
 		align = 1;
@@ -231,6 +239,13 @@ incident_btree_pages(PG_FUNCTION_ARGS)
 	double		fanout;
 	double		pages;
 
+	if (!isfinite(rows) || !isfinite(keys) || !isfinite(key_bytes) || key_bytes < 0 || keys < 0 ||
+		fillfactor < 10 || fillfactor > 100)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid btree estimate input: rows %g, keys %g, key bytes %g, fillfactor %d",
+						rows, keys, key_bytes, fillfactor),
+				 errhint("Rows, keys and key bytes are finite and not negative; fillfactor is 10 to 100.")));
 	if (rows <= 0)
 		PG_RETURN_FLOAT8(1.0);	/* the metapage */
 	if (deduplicated && keys > 0 && rows > keys)
@@ -261,6 +276,7 @@ incident_btree_pages(PG_FUNCTION_ARGS)
 	fanout = Max(floor((room - internal_reserve) / (key_bytes + sizeof(ItemIdData))), 2);
 	for (level = leaf; level > 1;)
 	{
+		CHECK_FOR_INTERRUPTS();
 		level = ceil(level / fanout);
 		pages += level;
 	}

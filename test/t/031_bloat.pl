@@ -234,5 +234,18 @@ ok($waited >= 2.9 && $waited < 20, sprintf('after about 3 s (%.1f s)', $waited))
 $holder->query_safe('ROLLBACK');
 $holder->quit;
 
+# a wide, sparse table (40 all-NULL columns) does not break the view for
+# everyone, and the helpers refuse what no catalog holds instead of looping
+$node->safe_psql('postgres', q{
+SELECT format('CREATE TABLE b.nulls40 (id int, %s)', string_agg('c' || g || ' int', ', ')) FROM generate_series(1, 40) g \gexec
+INSERT INTO b.nulls40 (id) SELECT generate_series(1, 100);
+ANALYZE b.nulls40;});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM incident_table_bloat WHERE table_name = 'nulls40'}),
+	'1', 'a table of 40 all-NULL columns is estimated');
+($ret, $out, $err) = $node->psql('postgres', q{SET statement_timeout = '5s'; SELECT incident__btree_pages('Infinity', 1, 16, 90, false)});
+like($err, qr/invalid btree estimate input: rows/, 'incident__btree_pages refuses infinite rows at once');
+($ret, $out, $err) = $node->psql('postgres', q{SELECT incident__row_width(-1::smallint, 'i', -1000003, 0)});
+like($err, qr/invalid column for a row width/, 'incident__row_width refuses a negative width');
+
 $node->stop;
 done_testing();
