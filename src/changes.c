@@ -531,9 +531,6 @@ changes_objtype_class(ObjectType objtype)
 	}
 }
 
-/* objects a GRANT text names one by one; the rest are counted */
-#define CHANGES_GRANT_OBJECTS_NAMED 10
-
 /* GRANT's privileges of a bitmask, as its keywords */
 static void
 changes_privilege_bits(StringInfo buf, AclMode privileges)
